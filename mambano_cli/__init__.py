@@ -1,0 +1,1 @@
+"""The ``mambano`` command-line interface (thin layer over :mod:`mambano_core`)."""

@@ -1,0 +1,52 @@
+"""``mambano generate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+SPLIT_CHOICES = ("all", "train", "val", "test_id", "test_ood")
+
+
+def generate_command(
+    name: Annotated[str, typer.Argument(help="benchmark name (poisson, wave, transport_smooth, transport_discontinuous, ...)")],
+    resolution: Annotated[Optional[int], typer.Option(help="grid size s (s x s points); default: the benchmark's")] = None,
+    split: Annotated[list[str], typer.Option(help="split(s) to generate: all, train, val, test_id, test_ood (repeatable)")] = ["all"],
+    n_train: Annotated[Optional[int], typer.Option(help="training samples (default: small laptop count)")] = None,
+    n_val: Annotated[Optional[int], typer.Option(help="validation samples")] = None,
+    n_test_id: Annotated[Optional[int], typer.Option(help="in-distribution test samples")] = None,
+    n_test_ood: Annotated[Optional[int], typer.Option(help="out-of-distribution test samples")] = None,
+    reference_counts: Annotated[bool, typer.Option("--reference-counts", help="use the sample counts of the reference protocol")] = False,
+    seed: Annotated[int, typer.Option(help="base seed; every sample's seed derives from it and is stored")] = 0,
+    out: Annotated[Path, typer.Option(help="root directory of the data stores")] = Path("data"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a store generated with other parameters")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="print the manifest as JSON on stdout")] = False,
+) -> None:
+    from mambano_cli.display import GenerationProgress, console, emit_json, make_progress
+    from mambano_core.data.benchmarks import get_benchmark
+    from mambano_core.data.seeding import SPLITS
+    from mambano_core.data.store import generate_store
+
+    bad = [s for s in split if s not in SPLIT_CHOICES]
+    if bad:
+        raise typer.BadParameter(f"unknown split(s) {bad}; choose from {', '.join(SPLIT_CHOICES)}", param_hint="--split")
+    bench = get_benchmark(name)
+    splits = list(SPLITS) if "all" in split else [s for s in SPLITS if s in split]
+    counts = dict(bench.reference_counts if reference_counts else bench.default_counts)
+    for key, value in (("train", n_train), ("val", n_val), ("test_id", n_test_id), ("test_ood", n_test_ood)):
+        if value is not None:
+            if value < 1:
+                raise typer.BadParameter(f"sample counts must be positive, got {value}", param_hint=f"--n-{key.replace('_', '-')}")
+            counts[key] = value
+    resolution = resolution or bench.default_resolution
+    if resolution < 8:
+        raise typer.BadParameter(f"must be at least 8, got {resolution}", param_hint="--resolution")
+    with make_progress() as progress:
+        store = generate_store(bench.name, out, resolution, counts, base_seed=seed, splits=splits,
+                               progress=GenerationProgress(progress))
+    manifest = store.manifest()
+    if json_output:
+        emit_json(manifest)
+    console.print(f"wrote {', '.join(f'{s}_{resolution}.nc' for s in splits)} and manifest.json to {store.dir}")

@@ -1,0 +1,101 @@
+"""Human output on stderr (rich) and machine output on stdout (JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mambano_core.training.reporter import TrainingReporter
+
+console = Console(stderr=True, highlight=False)
+
+
+def emit_json(payload: Any) -> None:
+    """Machine-readable output on stdout."""
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def make_progress(*extra: Any) -> Progress:
+    """A rich progress bar on stderr."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), *extra,
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+    )
+
+
+class GenerationProgress:
+    """One progress bar per split file, fed by the store's progress callback."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, key: str, done: int, total: int) -> None:
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(key, total=total)
+        self.progress.update(self.tasks[key], completed=done)
+
+
+class RichTrainingReporter(TrainingReporter):
+    """Progress bar per epoch with the running loss, and a line per epoch."""
+
+    def __init__(self) -> None:
+        self.progress = make_progress(TextColumn("loss {task.fields[loss]}"))
+        self.task: Any = None
+        self.running: list[float] = []
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        resume = f", resuming at epoch {info['start_epoch'] + 1} batch {info['start_batch']}" if info["start_epoch"] or info["start_batch"] else ""
+        console.print(
+            f"[bold]{info['model']}[/bold]: {info['parameters']:,} parameters on {info['device']}; "
+            f"{info['train_samples']} training / {info['val_samples']} validation samples, "
+            f"{info['batches_per_epoch']} batches per epoch, {info['epochs']} epochs{resume}\n"
+            f"run directory: {info['run']}"
+        )
+        self.progress.start()
+
+    def on_epoch_start(self, epoch: int, batches: int, start_batch: int) -> None:
+        self.running = []
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(f"epoch {epoch + 1}", total=batches, completed=start_batch, loss="-")
+
+    def on_step(self, epoch: int, batch: int, loss: float) -> None:
+        self.running.append(loss)
+        mean = sum(self.running) / len(self.running)
+        self.progress.update(self.task, completed=batch, loss=f"{mean:.4f}")
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        mark = " *" if record["best"] else ""
+        self.progress.console.print(
+            f"epoch {record['epoch']:4d}  train {record['train_loss']:.4f}  "
+            f"val rel L1 {record['val_rel_l1_mean']:.2f}% (median {record['val_rel_l1_median']:.2f}%)  "
+            f"lr {record['lr']:.2e}  {record['time_s']:.1f}s{mark}"
+        )
+
+    def on_end(self, summary: dict[str, Any]) -> None:
+        self.progress.stop()
+        console.print(
+            f"done: {summary['stop_reason']}; best validation rel L1 {summary['best_val_rel_l1_mean']:.2f}% "
+            f"at epoch {summary['best_epoch']} ({summary['train_time_s']:.0f} s)"
+        )
+
+    def stop(self) -> None:
+        """Stop the live display (on errors and interruptions)."""
+        self.progress.stop()
+
+
+def print_table(headers: list[str], rows: list[list[str]], title: str) -> None:
+    """A rich table on stderr."""
+    table = Table(title=title)
+    for index, header in enumerate(headers):
+        table.add_column(header, justify="left" if index == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

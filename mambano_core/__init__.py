@@ -1,0 +1,3 @@
+"""mambano core library: models, operations, data, training and evaluation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""Evaluation of trained runs: median per-sample relative L1 (%) on the ID and OOD test sets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mambano_core.data.dataset import FieldPairDataset
+from mambano_core.data.store import Store
+from mambano_core.errors import MissingFileError
+from mambano_core.evaluation.metrics import relative_l1_percent
+from mambano_core.inference import ResolutionMode, infer
+from mambano_core.models.registry import count_parameters
+from mambano_core.training.checkpoint import BEST, load_checkpoint, resolve_checkpoint
+from mambano_core.training.trainer import resolve_device
+
+
+@dataclass
+class SplitScore:
+    """Statistics of the per-sample errors (%) on one test split."""
+
+    median: float
+    q25: float
+    q75: float
+    mean: float
+    count: int
+
+    @classmethod
+    def from_errors(cls, errors: torch.Tensor) -> "SplitScore":
+        values = errors.double()
+        q = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype))
+        return cls(float(q[1]), float(q[0]), float(q[2]), float(values.mean()), int(values.numel()))
+
+
+@dataclass
+class RunEvaluation:
+    """The evaluation of one run."""
+
+    run: str
+    run_dir: str
+    model: str
+    benchmark: str
+    parameters: int
+    resolution: int
+    train_resolution: int
+    mode: str
+    scores: dict[str, SplitScore] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict."""
+        return asdict(self)
+
+
+def find_runs(runs_dir: str | Path) -> list[Path]:
+    """Run directories under ``runs_dir`` that hold a best checkpoint, sorted by name."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise MissingFileError(f"runs directory {str(runs_dir)!r} does not exist (train a model first)")
+    runs = sorted(p.parent.parent for p in runs_dir.glob(f"*/checkpoints/{BEST}"))
+    if not runs:
+        raise MissingFileError(f"no trained runs under {runs_dir} (train a model first: mambano train SPEC)")
+    return runs
+
+
+def per_sample_errors(
+    checkpoint: Any, dataset: FieldPairDataset, mode: ResolutionMode, device: torch.device, batch_size: int = 16
+) -> torch.Tensor:
+    """Per-sample relative L1 (%) of a loaded checkpoint's model on a dataset (normalised fields)."""
+    errors = []
+    for start in range(0, len(dataset), batch_size):
+        pairs = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        x = torch.stack([p[0] for p in pairs]).to(device)
+        y = torch.stack([p[1] for p in pairs]).to(device)
+        pred = infer(checkpoint.model, x, mode, checkpoint.data["resolution"], checkpoint.data["boundary"], batch_size)
+        errors.append(relative_l1_percent(pred, y).cpu())
+    return torch.cat(errors)
+
+
+def evaluate_run(
+    run: str | Path,
+    ood: bool = False,
+    resolution: int | None = None,
+    mode: ResolutionMode = "native",
+    device: str = "auto",
+    data_root: str | Path | None = None,
+) -> RunEvaluation:
+    """Evaluate a run's best checkpoint on ``test_id`` (and ``test_ood`` if ``ood``).
+
+    Parameters
+    ----------
+    run
+        A run directory or a checkpoint file.
+    resolution
+        Test grid size (default: the training grid); the store must hold that resolution.
+    mode
+        ``native`` or ``resample`` inference at a resolution other than the training one.
+    data_root
+        Root of the data stores (default: the one recorded in the run spec).
+    """
+    path = resolve_checkpoint(run, BEST)
+    torch_device = resolve_device(device)
+    checkpoint = load_checkpoint(path, map_location=torch_device)
+    data = checkpoint.data
+    resolution = resolution or data["resolution"]
+    store = Store(data_root or checkpoint.spec["data"]["root"], data["benchmark"])
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    result = RunEvaluation(
+        run=run_dir.name,
+        run_dir=str(run_dir),
+        model=checkpoint.model_name,
+        benchmark=data["benchmark"],
+        parameters=count_parameters(checkpoint.model),
+        resolution=resolution,
+        train_resolution=data["resolution"],
+        mode=mode,
+    )
+    for split in ("test_id", "test_ood") if ood else ("test_id",):
+        dataset = FieldPairDataset(
+            store.split_file(split, resolution), data["input_variable"], data["output_variable"],
+            checkpoint.normalization,
+        )
+        errors = per_sample_errors(checkpoint, dataset, mode, torch_device)
+        result.scores["in" if split == "test_id" else "out"] = SplitScore.from_errors(errors)
+    return result

@@ -1,0 +1,111 @@
+"""Model registry: every model is built from a name and JSON-serialisable keyword arguments.
+
+A registered model class must
+- accept only JSON-serialisable keyword arguments (numbers, strings, lists, bools, None),
+  among them ``in_channels`` and ``out_channels``;
+- map a tensor of shape ``(batch, in_channels, H, W)`` to ``(batch, out_channels, H, W)``.
+
+Checkpoints store the name and the arguments, so a model is rebuilt without its caller
+knowing its constructor.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any, Callable, TypeVar
+
+from torch import nn
+
+from mambano_core.errors import SpecError
+
+ModelClass = TypeVar("ModelClass", bound=type[nn.Module])
+
+_REGISTRY: dict[str, type[nn.Module]] = {}
+
+# Modules imported on first lookup so that every built-in model registers itself.
+_BUILTIN_MODULES = (
+    "mambano_core.models.unet",
+    "mambano_core.models.resnet",
+    "mambano_core.models.mambano",
+)
+
+
+def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
+    """Class decorator registering a model under ``name`` (lower case)."""
+
+    def decorate(cls: ModelClass) -> ModelClass:
+        key = name.lower()
+        if key in _REGISTRY and _REGISTRY[key] is not cls:
+            raise ValueError(f"model name {name!r} is already registered")
+        _REGISTRY[key] = cls
+        return cls
+
+    return decorate
+
+
+def _load_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a built-in model file not written yet
+            if exc.name != module:
+                raise
+
+
+def available_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def model_class(name: str) -> type[nn.Module]:
+    """The class registered under ``name``; :class:`SpecError` if there is none."""
+    _load_builtins()
+    try:
+        return _REGISTRY[name.lower()]
+    except KeyError:
+        known = ", ".join(available_models())
+        raise SpecError(f"unknown model {name!r}; available models: {known}") from None
+
+
+def build_model(name: str, args: dict[str, Any] | None = None) -> nn.Module:
+    """Build the model ``name`` with keyword arguments ``args``.
+
+    Raises
+    ------
+    SpecError
+        If the name is unknown, the arguments are not JSON-serialisable, or the
+        constructor rejects them.
+    """
+    args = dict(args or {})
+    try:
+        json.dumps(args)
+    except TypeError as exc:
+        raise SpecError(f"model arguments must be JSON-serialisable: {exc}") from None
+    cls = model_class(name)
+    try:
+        return cls(**args)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"invalid arguments for model {name!r}: {exc}") from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def resolved_model_args(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``args`` completed with the constructor's defaults, so a checkpoint does not depend on them."""
+    import inspect
+
+    resolved = dict(args or {})
+    for param in inspect.signature(model_class(name).__init__).parameters.values():
+        if param.name == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        if param.name not in resolved and param.default is not inspect.Parameter.empty:
+            resolved[param.name] = param.default
+    try:
+        return json.loads(json.dumps(resolved))
+    except TypeError:
+        return dict(args or {})

@@ -1,0 +1,360 @@
+"""The trainer: AdamW + StepLR on the relative L1 loss, validation each epoch, early stopping,
+best/last checkpoints, exact resume (even mid-epoch) and Ctrl-C that checkpoints first.
+
+Protocol of CNO (Raonic et al. 2023) and MambaNO (Zheng et al. 2024): AdamW, StepLR,
+batch-pooled relative L1 loss, best-validation model kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from mambano_core.data.dataset import FieldPairDataset
+from mambano_core.data.store import Store
+from mambano_core.errors import CheckpointError, SpecError, TrainingDiverged, TrainingInterrupted
+from mambano_core.evaluation.metrics import relative_l1_loss, relative_l1_percent
+from mambano_core.io_utils import atomic_write_text
+from mambano_core.models.registry import build_model, count_parameters, resolved_model_args
+from mambano_core.training.checkpoint import (
+    BEST,
+    LAST,
+    read_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from mambano_core.training.reporter import TrainingReporter
+from mambano_core.training.sampler import EpochSampler
+from mambano_core.training.spec import RunSpec, dump_spec
+
+
+@dataclass
+class TrainState:
+    """Where training stands; saved in every checkpoint for exact resume."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    epoch_loss_sum: float = 0.0
+    global_step: int = 0
+    best_val: float = math.inf
+    best_epoch: int = -1
+    epochs_since_best: int = 0
+    elapsed_s: float = 0.0
+    stop_reason: str | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise SpecError(f"training.device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError("training.device is cuda but no CUDA device is available (use auto or cpu)")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Train one run spec; see :meth:`fit`.
+
+    Parameters
+    ----------
+    spec
+        The validated run spec.
+    reporter
+        Receives progress events (the CLI's draws a rich progress bar).
+    resume
+        Continue from ``<run>/checkpoints/last.pt`` exactly where it stopped.
+    overwrite
+        Start afresh even if the run directory holds an earlier run.
+    step_callback
+        Called after every optimiser step with the trainer (tests use it to interrupt).
+    """
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        reporter: TrainingReporter | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        step_callback: Callable[["Trainer"], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.reporter = reporter or TrainingReporter()
+        self.step_callback = step_callback
+        self.stop_requested = False
+        self.run_dir = spec.run_dir
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.device = resolve_device(spec.training.device)
+        if spec.training.threads:
+            torch.set_num_threads(spec.training.threads)
+        self._check_run_dir(resume, overwrite)
+        seed_everything(spec.training.seed)
+        self._setup_data()
+        self.model_args = resolved_model_args(spec.model.name, spec.model.args)
+        self.model = build_model(spec.model.name, self.model_args).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=spec.training.lr, weight_decay=spec.training.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=spec.training.scheduler_step, gamma=spec.training.scheduler_gamma
+        )
+        self.state = TrainState()
+        if resume:
+            self._load_resume_state()
+
+    # ------------------------------------------------------------------ setup
+    def _check_run_dir(self, resume: bool, overwrite: bool) -> None:
+        last = self.ckpt_dir / LAST
+        if resume:
+            if not last.is_file():
+                raise SpecError(f"cannot resume: {last} does not exist (train without --resume first)")
+            return
+        if self.ckpt_dir.exists() and any(self.ckpt_dir.iterdir()):
+            if not overwrite:
+                raise SpecError(
+                    f"run directory {self.run_dir} already holds a run; use --resume to continue it, "
+                    "--overwrite to start again, or --set output.name=NEW for a new run"
+                )
+            for path in self.ckpt_dir.iterdir():
+                path.unlink()
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+
+    def _setup_data(self) -> None:
+        data = self.spec.data
+        store = Store(data.root, data.benchmark)
+        manifest = store.manifest()
+        self.normalization = store.normalization(data.resolution)
+        names = manifest["input_variable"], manifest["output_variable"]
+        self.data_info = {
+            "benchmark": data.benchmark,
+            "boundary": manifest["boundary"],
+            "resolution": data.resolution,
+            "input_variable": names[0],
+            "output_variable": names[1],
+        }
+        self.train_set = FieldPairDataset(store.split_file("train", data.resolution), *names, self.normalization, data.n_train)
+        self.val_set = FieldPairDataset(store.split_file("val", data.resolution), *names, self.normalization, data.n_val)
+        batch = self.spec.training.batch_size
+        self.sampler = EpochSampler(len(self.train_set), self.spec.training.seed, batch)
+        # A private generator keeps DataLoader from drawing on the global RNG (exact resume).
+        loader_args = dict(num_workers=data.num_workers, generator=torch.Generator().manual_seed(0))
+        self.train_loader = DataLoader(self.train_set, batch_size=batch, sampler=self.sampler, **loader_args)
+        self.val_loader = DataLoader(self.val_set, batch_size=batch, shuffle=False, **loader_args)
+
+    def _load_resume_state(self) -> None:
+        raw = read_checkpoint(self.ckpt_dir / LAST)
+        if raw["model_name"].lower() != self.spec.model.name.lower() or raw["model_args"] != self.model_args:
+            raise CheckpointError(
+                f"{self.ckpt_dir / LAST} holds model {raw['model_name']!r} with {raw['model_args']}, "
+                f"but the spec asks for {self.spec.model.name!r} with {self.model_args}"
+            )
+        train = raw.get("train_state") or {}
+        if not train:
+            raise CheckpointError(f"{self.ckpt_dir / LAST} has no training state to resume from")
+        self.model.load_state_dict(raw["model_state"])
+        self.optimizer.load_state_dict(train["optimizer"])
+        self.scheduler.load_state_dict(train["scheduler"])
+        self.state = TrainState(**train["state"])
+        self.state.stop_reason = None
+        set_rng_state(train["rng"])
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, name: str, with_train_state: bool = True) -> None:
+        train_state = None
+        if with_train_state:
+            train_state = {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "state": asdict(self.state),
+                "rng": rng_state(),
+            }
+        save_checkpoint(
+            self.ckpt_dir / name,
+            model=self.model,
+            model_name=self.spec.model.name,
+            model_args=self.model_args,
+            spec=self.spec.to_dict(),
+            normalization=self.normalization,
+            data=self.data_info,
+            train_state=train_state,
+        )
+
+    # ------------------------------------------------------------------ loops
+    def _train_epoch(self, epoch: int) -> Iterator[None]:
+        """Run the remaining steps of ``epoch``; yields after each step."""
+        self.model.train()
+        self.sampler.set_position(epoch, self.state.step_in_epoch)
+        for x, y in self.train_loader:
+            x, y = x.to(self.device), y.to(self.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = relative_l1_loss(self.model(x), y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the training loss became {loss.item()} at epoch {epoch}, step {self.state.step_in_epoch}; "
+                    "lower training.lr or check the data"
+                )
+            loss.backward()
+            self.optimizer.step()
+            self.state.step_in_epoch += 1
+            self.state.global_step += 1
+            self.state.epoch_loss_sum += loss.item()
+            self.reporter.on_step(epoch, self.state.step_in_epoch, loss.item())
+            yield
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, float]:
+        """Mean and median per-sample relative L1 (%) on the validation split."""
+        self.model.eval()
+        errors = [relative_l1_percent(self.model(x.to(self.device)), y.to(self.device)).cpu() for x, y in self.val_loader]
+        values = torch.cat(errors)
+        return float(values.mean()), float(values.median())
+
+    def _end_epoch(self, epoch: int, started: float) -> dict[str, Any]:
+        self.scheduler.step()
+        val_mean, val_median = self.validate()
+        batches = max(self.state.step_in_epoch, 1)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": self.state.epoch_loss_sum / batches,
+            "val_rel_l1_mean": val_mean,
+            "val_rel_l1_median": val_median,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "time_s": round(time.perf_counter() - started, 3),
+        }
+        self.state.epoch, self.state.step_in_epoch, self.state.epoch_loss_sum = epoch + 1, 0, 0.0
+        improved = val_mean < self.state.best_val
+        if improved:
+            self.state.best_val, self.state.best_epoch, self.state.epochs_since_best = val_mean, epoch + 1, 0
+            self._save(BEST, with_train_state=False)
+        else:
+            self.state.epochs_since_best += 1
+        record["best"] = improved
+        with open(self.run_dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        self._save(LAST)
+        return record
+
+    def _trim_metrics_log(self) -> None:
+        """Drop log lines of epochs after the resume point (written before a crash)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.is_file():
+            return
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line)["epoch"] <= self.state.epoch]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    def fit(self) -> dict[str, Any]:
+        """Train until the epoch budget, early stopping or the time budget; returns the summary.
+
+        Raises
+        ------
+        TrainingInterrupted
+            On Ctrl-C (after saving ``last.pt`` at the step boundary).
+        TrainingDiverged
+            If the loss becomes NaN or infinite.
+        """
+        tr = self.spec.training
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        dump_spec(self.spec, self.run_dir / "spec.yaml")
+        self._trim_metrics_log()
+        n_params = count_parameters(self.model)
+        self.reporter.on_start({
+            "run": str(self.run_dir), "model": self.spec.model.name, "parameters": n_params,
+            "device": str(self.device), "epochs": tr.epochs, "start_epoch": self.state.epoch,
+            "start_batch": self.state.step_in_epoch, "train_samples": len(self.train_set),
+            "val_samples": len(self.val_set), "batches_per_epoch": self.sampler.batches_per_epoch(),
+        })
+        session_start = time.perf_counter()
+        elapsed_before = self.state.elapsed_s
+        with _graceful_sigint(self):
+            while self.state.epoch < tr.epochs:
+                epoch, started = self.state.epoch, time.perf_counter()
+                self.reporter.on_epoch_start(epoch, self.sampler.batches_per_epoch(), self.state.step_in_epoch)
+                for _ in self._train_epoch(epoch):
+                    self.state.elapsed_s = elapsed_before + time.perf_counter() - session_start
+                    if self.step_callback:
+                        self.step_callback(self)
+                    if self.stop_requested:
+                        self._save(LAST)
+                        raise TrainingInterrupted(
+                            f"training stopped at epoch {epoch + 1}, step {self.state.step_in_epoch}; "
+                            f"checkpoint saved to {self.ckpt_dir / LAST}; continue with --resume"
+                        )
+                self.state.elapsed_s = elapsed_before + time.perf_counter() - session_start
+                record = self._end_epoch(epoch, started)
+                self.reporter.on_epoch_end(record)
+                if self.state.epochs_since_best >= tr.patience:
+                    self.state.stop_reason = f"early stopping (no improvement for {tr.patience} epochs)"
+                    break
+                if tr.max_minutes is not None and self.state.elapsed_s >= 60 * tr.max_minutes:
+                    self.state.stop_reason = f"time budget of {tr.max_minutes} min reached"
+                    break
+        self.state.stop_reason = self.state.stop_reason or "epoch budget reached"
+        self._save(LAST)
+        summary = self._summary(n_params)
+        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        self.reporter.on_end(summary)
+        return summary
+
+    def _summary(self, n_params: int) -> dict[str, Any]:
+        return {
+            "run": self.spec.run_name,
+            "benchmark": self.spec.data.benchmark,
+            "model": self.spec.model.name,
+            "parameters": n_params,
+            "device": str(self.device),
+            "epochs_run": self.state.epoch,
+            "best_epoch": self.state.best_epoch,
+            "best_val_rel_l1_mean": self.state.best_val,
+            "stop_reason": self.state.stop_reason,
+            "train_time_s": round(self.state.elapsed_s, 2),
+        }
+
+
+@contextmanager
+def _graceful_sigint(trainer: Trainer) -> Iterator[None]:
+    """First Ctrl-C: finish the current step, checkpoint, stop. Second Ctrl-C: stop at once."""
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except ValueError:  # not the main thread
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
