@@ -133,3 +133,23 @@ def test_dataset_reads_lazily_and_normalises(tiny_store: Path) -> None:
 def test_missing_store_says_how_to_create_it(tmp_path: Path) -> None:
     with pytest.raises(MissingFileError, match="mambano generate darcy"):
         Store(tmp_path, "darcy").manifest()
+
+
+def test_process_and_dask_executors_write_the_same_bytes_as_a_serial_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mambano_core.data import store as store_module
+    from mambano_core.data.executors import DaskExecutor, ProcessExecutor
+
+    monkeypatch.setattr(store_module, "CHUNK_SIZE", 3)
+    counts = {"train": 8, "test_ood": 5}
+    serial = generate_store("transport_discontinuous", tmp_path / "serial", 16, counts, splits=counts)
+    processes = generate_store("transport_discontinuous", tmp_path / "proc", 16, counts, splits=counts,
+                               executor=ProcessExecutor(2))
+    dask = DaskExecutor("local", workers=2)
+    try:
+        on_dask = generate_store("transport_discontinuous", tmp_path / "dask", 16, counts, splits=counts, executor=dask)
+    finally:
+        dask.close()
+    for split in counts:
+        reference = sha256_file(serial.path(split, 16))
+        assert sha256_file(processes.path(split, 16)) == reference
+        assert sha256_file(on_dask.path(split, 16)) == reference

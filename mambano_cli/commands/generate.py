@@ -21,12 +21,15 @@ def generate_command(
     reference_counts: Annotated[bool, typer.Option("--reference-counts", help="use the sample counts of the reference protocol")] = False,
     seed: Annotated[int, typer.Option(help="base seed; every sample's seed derives from it and is stored")] = 0,
     out: Annotated[Path, typer.Option(help="root directory of the data stores")] = Path("data"),
+    workers: Annotated[Optional[int], typer.Option(help="local worker processes (default: all cores; 1: in this process)")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", "--dask", help="run on a Dask cluster: a scheduler ADDRESS, or 'local' for a local cluster (needs mambano[dask])")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a store generated with other parameters")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print the manifest as JSON on stdout")] = False,
 ) -> None:
     from mambano_cli.display import GenerationProgress, console, emit_json, make_progress
     from mambano_core.data.benchmarks import get_benchmark
     from mambano_core.data.seeding import SPLITS
+    from mambano_core.data.executors import make_executor
     from mambano_core.data.store import generate_store
 
     bad = [s for s in split if s not in SPLIT_CHOICES]
@@ -43,9 +46,15 @@ def generate_command(
     resolution = resolution or bench.default_resolution
     if resolution < 8:
         raise typer.BadParameter(f"must be at least 8, got {resolution}", param_hint="--resolution")
-    with make_progress() as progress:
-        store = generate_store(bench.name, out, resolution, counts, base_seed=seed, splits=splits,
-                               progress=GenerationProgress(progress))
+    if workers is not None and workers < 1:
+        raise typer.BadParameter(f"must be positive, got {workers}", param_hint="--workers")
+    executor = make_executor(workers, scheduler)
+    try:
+        with make_progress() as progress:
+            store = generate_store(bench.name, out, resolution, counts, base_seed=seed, splits=splits,
+                                   overwrite=overwrite, progress=GenerationProgress(progress), executor=executor)
+    finally:
+        executor.close()
     manifest = store.manifest()
     if json_output:
         emit_json(manifest)

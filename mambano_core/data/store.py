@@ -23,6 +23,7 @@ import numpy as np
 from mambano_core import __version__
 from mambano_core.data.benchmarks import get_benchmark
 from mambano_core.data.benchmarks.base import SPLIT_DISTRIBUTION, Benchmark
+from mambano_core.data.executors import Executor, SerialExecutor
 from mambano_core.data.netcdf import write_field_file
 from mambano_core.data.normalization import Normalization, RunningMinMax
 from mambano_core.data.seeding import SPLITS, sample_seed
@@ -149,19 +150,23 @@ def generate_store(
     overrides: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
 ) -> Store:
     """Generate (or complete) the store of ``benchmark`` at ``resolution``.
 
     Finished split files whose generation parameters match are kept; an interrupted split
     resumes from its saved chunks. The manifest is rewritten after every finished file.
+    Samples are computed in chunks by ``executor`` (default: in this process); the files are
+    the same bytes whichever executor ran them.
     """
     bench = get_benchmark(benchmark, **(overrides or {}))
     store = Store(root, bench.name)
     store.dir.mkdir(parents=True, exist_ok=True)
     manifest = _load_or_new_manifest(store, bench, base_seed, overwrite)
     plan = GenerationPlan(bench, base_seed, resolution, {s: counts[s] for s in splits})
+    executor = executor or SerialExecutor()
     for split in plan.counts:
-        _generate_split(store, plan, split, manifest, progress)
+        _generate_split(store, plan, split, manifest, executor, progress)
     return store
 
 
@@ -195,7 +200,12 @@ def _load_or_new_manifest(store: Store, bench: Benchmark, base_seed: int, overwr
 
 
 def _generate_split(
-    store: Store, plan: GenerationPlan, split: str, manifest: dict[str, Any], progress: ProgressCallback | None
+    store: Store,
+    plan: GenerationPlan,
+    split: str,
+    manifest: dict[str, Any],
+    executor: Executor,
+    progress: ProgressCallback | None,
 ) -> None:
     key = file_key(split, plan.resolution)
     total = plan.counts[split]
@@ -209,8 +219,28 @@ def _generate_split(
         target.unlink()  # a different count was asked: regenerate this split
     seeds = plan.seeds(split)
     partial_dir = store.dir / ".partial" / key
-    chunks = [_chunk(plan, split, seeds, start, partial_dir, progress, key) for start in range(0, total, CHUNK_SIZE)]
-    arrays = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0].files} if chunks else {}
+    chunk = min(CHUNK_SIZE, plan.benchmark.samples_per_task)
+    starts = list(range(0, total, chunk))
+    chunks: dict[int, dict[str, np.ndarray]] = {}
+    pending = []
+    for start in starts:
+        saved = _load_chunk(partial_dir, start, seeds[start : start + chunk])
+        if saved is not None:
+            chunks[start] = saved
+        else:
+            task_args = (plan.benchmark.name, plan.benchmark.config, seeds[start : start + chunk],
+                         SPLIT_DISTRIBUTION[split], plan.resolution)
+            pending.append((start, compute_chunk, task_args))
+    done = sum(len(c["seed"]) for c in chunks.values())
+    if progress:
+        progress(key, done, total)
+    for start, arrays in executor.run(pending):
+        _save_chunk(partial_dir, start, arrays)
+        chunks[start] = arrays
+        done += len(arrays["seed"])
+        if progress:
+            progress(key, done, total)
+    arrays = {name: np.concatenate([chunks[s][name] for s in starts]) for name in chunks[starts[0]]}
     _write_split_file(target, plan, split, seeds, arrays)
     manifest["files"][key] = {
         "path": target.name,
@@ -228,46 +258,48 @@ def _generate_split(
         partial_dir.parent.rmdir()  # only succeeds once no other split is in progress
 
 
-def _chunk(
-    plan: GenerationPlan,
-    split: str,
-    seeds: np.ndarray,
-    start: int,
-    partial_dir: Path,
-    progress: ProgressCallback | None,
-    key: str,
-) -> Any:
-    """Generate samples [start, start + CHUNK_SIZE) or load them from a saved chunk."""
-    stop = min(start + CHUNK_SIZE, len(seeds))
-    chunk_path = partial_dir / f"chunk_{start:07d}.npz"
-    if chunk_path.is_file():
-        saved = np.load(chunk_path)
-        if np.array_equal(saved["seed"], seeds[start:stop]):
-            if progress:
-                progress(key, stop, len(seeds))
-            return saved
-    bench = plan.benchmark
-    distribution = SPLIT_DISTRIBUTION[split]
+def compute_chunk(
+    benchmark: str, config: dict[str, Any], seeds: np.ndarray, distribution: str, resolution: int
+) -> dict[str, np.ndarray]:
+    """Generate the samples of ``seeds`` (a pure task: runs in any process or on any Dask worker)."""
+    bench = get_benchmark(benchmark, **config)
     inputs, outputs, params = [], [], {name: [] for name in bench.param_names}
-    for index in range(start, stop):
-        sample = bench.sample(int(seeds[index]), distribution, plan.resolution)
+    for seed in seeds:
+        sample = bench.sample(int(seed), distribution, resolution)
         inputs.append(sample.input)
         outputs.append(sample.output)
         for name in bench.param_names:
             params[name].append(sample.params[name])
-        if progress:
-            progress(key, index + 1, len(seeds))
-    arrays = {
+    return {
         bench.input_name: np.asarray(inputs, dtype=np.float32),
         bench.output_name: np.asarray(outputs, dtype=np.float32),
-        "seed": seeds[start:stop],
+        "seed": np.asarray(seeds, dtype=np.uint64),
         **{f"param_{name}": np.asarray(values, dtype=np.float64) for name, values in params.items()},
     }
+
+
+def _chunk_path(partial_dir: Path, start: int) -> Path:
+    return partial_dir / f"chunk_{start:07d}.npz"
+
+
+def _load_chunk(partial_dir: Path, start: int, seeds: np.ndarray) -> dict[str, np.ndarray] | None:
+    """A finished chunk saved by an interrupted run, if it holds exactly these seeds."""
+    path = _chunk_path(partial_dir, start)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+    except (OSError, ValueError):
+        return None  # unreadable: recompute
+    return arrays if np.array_equal(arrays.get("seed"), seeds) else None
+
+
+def _save_chunk(partial_dir: Path, start: int, arrays: dict[str, np.ndarray]) -> None:
     partial_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(chunk_path) as tmp:
+    with atomic_path(_chunk_path(partial_dir, start)) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
-    return np.load(chunk_path)
 
 
 def _write_split_file(

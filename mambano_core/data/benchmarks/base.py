@@ -55,6 +55,8 @@ class Benchmark(ABC):
     reference_counts: ClassVar[dict[str, int]]
     #: Small laptop defaults.
     default_counts: ClassVar[dict[str, int]] = {"train": 128, "val": 32, "test_id": 32, "test_ood": 32}
+    #: Samples per generation task (one chunk file); lower it for expensive solvers.
+    samples_per_task: ClassVar[int] = 32
     #: Per-sample scalar parameters stored as 1-D variables (names, in order).
     param_names: ClassVar[tuple[str, ...]] = ()
 
