@@ -191,3 +191,33 @@ def test_upsample_needs_a_boundary(tmp_path: Path) -> None:
     assert result.exit_code == 4 and "--boundary" in result.output
     result = invoke("upsample", str(path), "--resolution", "16", "--boundary", "periodic", cwd=tmp_path)
     assert result.exit_code == 0, result.output
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tiny_store: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    spec = tiny_spec_dict(tiny_store, tmp_path / "runs", epochs=200)
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    exe = shutil.which("mambano") or str(Path(sys.executable).parent / "mambano")
+    process = subprocess.Popen([exe, "train", "spec.yaml"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "runs" / "poisson-resnet" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while not (metrics.is_file() and metrics.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    state = read_train_state(metrics.parent / "checkpoints" / "last.pt")
+    assert 1 <= state["epoch"] < 200
+    result = invoke("train", "spec.yaml", "--resume", "--set", f"training.epochs={state['epoch'] + 1}", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert read_train_state(metrics.parent / "checkpoints" / "last.pt")["epoch"] == state["epoch"] + 1
+
+
+def read_train_state(path: Path) -> dict:
+    from mambano_core.training.checkpoint import read_checkpoint
+
+    return read_checkpoint(path)["train_state"]["state"]
