@@ -6,7 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
+
+# Tiny tensors: one thread avoids OpenMP oversubscription (measured 10-50x slowdowns on a busy
+# 2-core machine) and keeps CPU results independent of the thread count.
+torch.set_num_threads(1)
 
 TINY_COUNTS = {"train": 24, "val": 8, "test_id": 8, "test_ood": 8}
 TINY_RESOLUTION = 16
