@@ -38,6 +38,7 @@ test-all: setup
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_scan.py
 	$(VENV)/bin/python benchmarks/bench_models.py
+	$(VENV)/bin/python benchmarks/bench_generate.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) *.egg-info .pytest_cache

@@ -33,6 +33,9 @@ _BUILTIN: dict[str, str] = {
     "wave": f"{_PACKAGE}.wave:Wave",
     "transport_smooth": f"{_PACKAGE}.transport:TransportSmooth",
     "transport_discontinuous": f"{_PACKAGE}.transport:TransportDiscontinuous",
+    "allen_cahn": f"{_PACKAGE}.allen_cahn:AllenCahn",
+    "navier_stokes": f"{_PACKAGE}.navier_stokes:NavierStokes",
+    "darcy": f"{_PACKAGE}.darcy:Darcy",
 }
 
 _REGISTRY: dict[str, str] = dict(_BUILTIN)
