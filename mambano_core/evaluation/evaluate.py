@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from mambano_core.data.benchmarks import get_benchmark_class
 from mambano_core.data.dataset import FieldPairDataset
 from mambano_core.data.store import Store
 from mambano_core.errors import MissingFileError
@@ -69,13 +70,14 @@ def per_sample_errors(
     checkpoint: Any, dataset: FieldPairDataset, mode: ResolutionMode, device: torch.device, batch_size: int = 16
 ) -> torch.Tensor:
     """Per-sample relative L1 (%) of a loaded checkpoint's model on a dataset (normalised fields)."""
+    mask_for_error = get_benchmark_class(checkpoint.data["benchmark"]).mask_for_error
     errors = []
     for start in range(0, len(dataset), batch_size):
         pairs = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         x = torch.stack([p[0] for p in pairs]).to(device)
         y = torch.stack([p[1] for p in pairs]).to(device)
         pred = infer(checkpoint.model, x, mode, checkpoint.data["resolution"], checkpoint.data["boundary"], batch_size)
-        errors.append(relative_l1_percent(pred, y).cpu())
+        errors.append(relative_l1_percent(*mask_for_error(pred, y, x)).cpu())
     return torch.cat(errors)
 
 

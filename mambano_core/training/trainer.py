@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from mambano_core.data.benchmarks import get_benchmark_class
 from mambano_core.data.dataset import FieldPairDataset
 from mambano_core.data.store import Store
 from mambano_core.errors import CheckpointError, SpecError, TrainingDiverged, TrainingInterrupted
@@ -146,6 +147,7 @@ class Trainer:
         data = self.spec.data
         store = Store(data.root, data.benchmark)
         manifest = store.manifest()
+        self.mask_for_error = get_benchmark_class(data.benchmark).mask_for_error
         self.normalization = store.normalization(data.resolution)
         names = manifest["input_variable"], manifest["output_variable"]
         self.data_info = {
@@ -210,7 +212,7 @@ class Trainer:
         for x, y in self.train_loader:
             x, y = x.to(self.device), y.to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = relative_l1_loss(self.model(x), y)
+            loss = relative_l1_loss(*self.mask_for_error(self.model(x), y, x))
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"the training loss became {loss.item()} at epoch {epoch}, step {self.state.step_in_epoch}; "
@@ -228,7 +230,10 @@ class Trainer:
     def validate(self) -> tuple[float, float]:
         """Mean and median per-sample relative L1 (%) on the validation split."""
         self.model.eval()
-        errors = [relative_l1_percent(self.model(x.to(self.device)), y.to(self.device)).cpu() for x, y in self.val_loader]
+        errors = []
+        for x, y in self.val_loader:
+            x, y = x.to(self.device), y.to(self.device)
+            errors.append(relative_l1_percent(*self.mask_for_error(self.model(x), y, x)).cpu())
         values = torch.cat(errors)
         return float(values.mean()), float(values.median())
 

@@ -79,6 +79,15 @@ class Benchmark(ABC):
         """Draw the sample defined by ``seed`` from ``distribution`` on a ``resolution`` grid."""
 
     @staticmethod
+    def mask_for_error(prediction: Any, target: Any, inputs: Any) -> tuple[Any, Any]:
+        """Prediction and target as every loss and error must see them (tensors, same shapes).
+
+        The identity here; a benchmark whose protocol fixes some points (the airfoil sets the
+        points inside the body to 1 in both) overrides it.
+        """
+        return prediction, target
+
+    @staticmethod
     def grid(resolution: int) -> np.ndarray:
         """Grid coordinates x_i = i / s, i = 0..s-1 (the same for y)."""
         return np.arange(resolution, dtype=np.float64) / resolution
