@@ -91,11 +91,13 @@ class RichTrainingReporter(TrainingReporter):
         self.progress.stop()
 
 
-def print_table(headers: list[str], rows: list[list[str]], title: str) -> None:
-    """A rich table on stderr."""
+def print_table(results: Any, title: str) -> None:
+    """A results table (:class:`mambano_core.evaluation.tables.ResultsTable`) on stderr, best cells bold."""
     table = Table(title=title)
-    for index, header in enumerate(headers):
+    for index, header in enumerate(results.headers):
         table.add_column(header, justify="left" if index == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
+    for r, row in enumerate(results.rows):
+        table.add_row(*[f"[bold green]{cell}[/bold green]" if (r, c) in results.best else cell for c, cell in enumerate(row)])
     console.print(table)
+    for note in results.notes:
+        console.print(note, style="dim")

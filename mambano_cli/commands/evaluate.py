@@ -16,7 +16,8 @@ def eval_command(
     mode: Annotated[str, typer.Option(help="inference at other resolutions: native or resample")] = "native",
     data_root: Annotated[Optional[Path], typer.Option(help="root of the data stores (default: the run's)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
-    stats: Annotated[bool, typer.Option("--stats", help="also print interquartile ranges")] = False,
+    stats: Annotated[bool, typer.Option("--stats", help="show the interquartile range [q25, q75] in each cell")] = False,
+    reference: Annotated[bool, typer.Option("--reference", help="add the published numbers of the reference table (CNO paper), labelled")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print results as JSON on stdout")] = False,
 ) -> None:
     """Evaluate runs and write the table as Markdown and CSV next to the runs."""
@@ -29,15 +30,11 @@ def eval_command(
         raise typer.BadParameter(f"choose one of {', '.join(RESOLUTION_MODES)}", param_hint="--mode")
     targets = list(runs) if runs else find_runs(runs_dir)
     evaluations = [evaluate_run(t, ood=ood, resolution=resolution, mode=mode, device=device, data_root=data_root) for t in targets]
-    table = build_table(evaluations, ood)
+    table = build_table(evaluations, ood, stats=stats, reference=reference)
     where = Path(runs_dir) if not runs else Path(evaluations[0].run_dir).parent
     md, csv_path = write_tables(table, where)
     title = "median relative L1 error (%)" + (f" at {resolution}x{resolution}, {mode}" if resolution else "")
-    print_table(table.headers, table.rows, title)
-    if stats:
-        for ev in evaluations:
-            for key, score in ev.scores.items():
-                console.print(f"{ev.run} {key}: median {score.median:.2f}%, IQR [{score.q25:.2f}, {score.q75:.2f}], n = {score.count}")
+    print_table(table, title)
     console.print(f"table written to {md} and {csv_path}")
     if json_output:
         emit_json([ev.to_dict() for ev in evaluations])

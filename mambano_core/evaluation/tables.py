@@ -1,11 +1,11 @@
-"""The results table: one row per model (or run), In/Out columns per benchmark."""
+"""The results table: one row per model (or run), In/Out columns per benchmark, best per column marked."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mambano_core.evaluation.evaluate import RunEvaluation
@@ -15,23 +15,33 @@ BENCHMARK_ORDER = (
     "poisson", "wave", "transport_smooth", "transport_discontinuous",
     "allen_cahn", "navier_stokes", "darcy", "airfoil",
 )
+PUBLISHED_PREFIX = "published: "
 
 
 @dataclass
 class ResultsTable:
-    """Headers and rows of formatted cells (``-`` where a run has no score)."""
+    """Headers, rows of formatted cells (``-`` where there is no score) and the best cells.
+
+    ``best`` holds (row, column) positions of the lowest median per column among our runs
+    (published rows never compete).
+    """
 
     headers: list[str]
     rows: list[list[str]]
+    best: set[tuple[int, int]] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
 
     def to_markdown(self) -> str:
-        """GitHub-flavoured Markdown table."""
+        """GitHub-flavoured Markdown table, best cells in bold."""
         lines = ["| " + " | ".join(self.headers) + " |", "|" + "---|" * len(self.headers)]
-        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        for r, row in enumerate(self.rows):
+            cells = [f"**{cell}**" if (r, c) in self.best else cell for c, cell in enumerate(row)]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += [""] + [f"{note}" for note in self.notes] if self.notes else []
         return "\n".join(lines) + "\n"
 
     def to_csv(self) -> str:
-        """CSV text."""
+        """CSV text (no highlighting)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.headers)
@@ -47,18 +57,62 @@ def _row_labels(evaluations: list[RunEvaluation]) -> list[str]:
     return [ev.run if seen[(ev.model, ev.benchmark)] > 1 else ev.model for ev in evaluations]
 
 
-def build_table(evaluations: list[RunEvaluation], ood: bool) -> ResultsTable:
-    """Median relative L1 (%) per row label and benchmark, In (and Out with ``ood``)."""
+def _format(median: float, q25: float | None = None, q75: float | None = None) -> str:
+    text = f"{median:.2f}"
+    return text if q25 is None else f"{text} [{q25:.2f}, {q75:.2f}]"
+
+
+def build_table(
+    evaluations: list[RunEvaluation], ood: bool, stats: bool = False, reference: bool = False
+) -> ResultsTable:
+    """Median relative L1 (%) per row label and benchmark, In (and Out with ``ood``).
+
+    Parameters
+    ----------
+    stats
+        Add the interquartile range ``[q25, q75]`` to each cell.
+    reference
+        Append the published rows of the reference table for the same benchmarks, labelled.
+    """
     benchmarks = sorted({ev.benchmark for ev in evaluations}, key=_benchmark_rank)
-    labels = _row_labels(evaluations)
-    cells: dict[str, dict[str, str]] = defaultdict(dict)
-    for label, ev in zip(labels, evaluations):
-        for key, score in ev.scores.items():
-            cells[label][f"{ev.benchmark}:{key}"] = f"{score.median:.2f}"
     kinds = ("in", "out") if ood else ("in",)
-    headers = ["model"] + [f"{b} {k.capitalize()}" for b in benchmarks for k in kinds]
-    rows = [[label] + [cells[label].get(f"{b}:{k}", "-") for b in benchmarks for k in kinds] for label in dict.fromkeys(labels)]
-    return ResultsTable(headers, rows)
+    columns = [(b, k) for b in benchmarks for k in kinds]
+    labels = _row_labels(evaluations)
+    values: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
+    cells: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
+    for label, ev in zip(labels, evaluations):
+        for kind, score in ev.scores.items():
+            values[label][(ev.benchmark, kind)] = score.median
+            cells[label][(ev.benchmark, kind)] = _format(score.median, *((score.q25, score.q75) if stats else ()))
+    row_names = list(dict.fromkeys(labels))
+    rows = [[name] + [cells[name].get(col, "-") for col in columns] for name in row_names]
+    best = _best_cells(row_names, columns, values)
+    table = ResultsTable(["model"] + [f"{b} {k.capitalize()}" for b, k in columns], rows, best)
+    if reference:
+        _append_published(table, columns)
+    return table
+
+
+def _best_cells(row_names: list[str], columns: list[tuple[str, str]], values: dict[str, dict[tuple[str, str], float]]) -> set[tuple[int, int]]:
+    best = set()
+    for c, column in enumerate(columns, start=1):
+        scored = [(values[name][column], r) for r, name in enumerate(row_names) if column in values[name]]
+        if len(scored) > 1:
+            best.add((min(scored)[1], c))
+    return best
+
+
+def _append_published(table: ResultsTable, columns: list[tuple[str, str]]) -> None:
+    from mambano_core.evaluation.reference import PUBLISHED, SOURCE
+
+    for model, scores in PUBLISHED.items():
+        row = [f"{PUBLISHED_PREFIX}{model}"]
+        for bench, kind in columns:
+            pair = scores.get(bench)
+            row.append("-" if pair is None else f"{pair[0 if kind == 'in' else 1]:.2f}")
+        table.rows.append(row)
+    table.notes.append(f"Rows marked '{PUBLISHED_PREFIX}' are published numbers from the {SOURCE}; "
+                       "GT = Galerkin Transformer. They were measured on other data and are not comparable cell by cell.")
 
 
 def _benchmark_rank(name: str) -> tuple[int, str]:
