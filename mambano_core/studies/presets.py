@@ -1,0 +1,91 @@
+"""Protocols of ``mambano reproduce``: data sizes, training budget and model sizes per preset.
+
+Every model of a preset gets the same budget (epochs, time, batch, optimiser), so the table
+compares operators, not tuning effort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mambano_core.errors import SpecError
+
+ALL_BENCHMARKS = (
+    "poisson", "wave", "transport_smooth", "transport_discontinuous",
+    "allen_cahn", "navier_stokes", "darcy", "airfoil",
+)
+# Preferred order of the table rows; only registered models are used.
+ALL_MODELS = ("mambano", "cno", "fno", "deeponet", "galerkin_transformer", "unet", "resnet", "ffnn")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A reproduction protocol."""
+
+    name: str
+    description: str
+    resolution: int
+    airfoil_resolution: int
+    counts: dict[str, int] | None  # None: the benchmark's reference counts
+    airfoil_counts: dict[str, int] | None
+    training: dict[str, Any]
+    model_args: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def resolution_for(self, benchmark: str) -> int:
+        """Training grid of a benchmark."""
+        return self.airfoil_resolution if benchmark == "airfoil" else self.resolution
+
+    def counts_for(self, benchmark: str, reference: dict[str, int]) -> dict[str, int]:
+        """Sample counts of a benchmark."""
+        counts = self.airfoil_counts if benchmark == "airfoil" else self.counts
+        return dict(reference if counts is None else counts)
+
+
+PAPER_TRAINING = {"epochs": 1000, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-6,
+                  "scheduler_step": 10, "scheduler_gamma": 0.98, "patience": 200}
+
+PRESETS: dict[str, Preset] = {
+    "gpu-full": Preset(
+        name="gpu-full",
+        description="the paper's protocol: reference sample counts, 1000 epochs, batch 16, AdamW 1e-3, "
+        "StepLR(10, 0.98), early stopping 200; default model sizes",
+        resolution=64, airfoil_resolution=128, counts=None, airfoil_counts=None,
+        training=dict(PAPER_TRAINING),
+    ),
+    "cpu-small": Preset(
+        name="cpu-small",
+        description="a 2-core CPU budget: 128/32/64/64 samples (airfoil 32/8/16/16), each model trains "
+        "for at most 4 minutes (200 epochs, batch 16, the paper's optimiser), default model sizes",
+        resolution=64, airfoil_resolution=128,
+        counts={"train": 128, "val": 32, "test_id": 64, "test_ood": 64},
+        airfoil_counts={"train": 32, "val": 8, "test_id": 16, "test_ood": 16},
+        training={**PAPER_TRAINING, "epochs": 200, "patience": 50, "max_minutes": 4.0},
+    ),
+    "tiny": Preset(
+        name="tiny",
+        description="seconds per pair, for tests: 16x16 grids, 16/8/8/8 samples, 2 epochs, small models",
+        resolution=16, airfoil_resolution=16,
+        counts={"train": 16, "val": 8, "test_id": 8, "test_ood": 8},
+        airfoil_counts={"train": 4, "val": 2, "test_id": 2, "test_ood": 2},
+        training={**PAPER_TRAINING, "epochs": 2, "batch_size": 8, "threads": 1},
+        model_args={
+            "mambano": {"channels": 4, "depths": [1, 1, 1, 1]},
+            "cno": {"channels": 4},
+            "fno": {"modes": 4, "width": 8, "layers": 2},
+            "deeponet": {"resolution": 16},
+            "galerkin_transformer": {"width": 16, "layers": 1},
+            "unet": {"channels": 4, "levels": 2},
+            "resnet": {"channels": 4, "blocks": 1},
+            "ffnn": {"resolution": 16, "width": 32},
+        },
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; :class:`SpecError` listing the known ones otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise SpecError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

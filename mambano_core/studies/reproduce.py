@@ -1,0 +1,157 @@
+"""``mambano reproduce``: generate what is missing, train every (model, benchmark) pair with one
+protocol, evaluate In/Out and write the table and a short report. Finished pairs are skipped and
+interrupted ones resumed, so rerunning the same command completes the study.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mambano_core.errors import SpecError
+from mambano_core.io_utils import atomic_write_text
+from mambano_core.studies.presets import ALL_BENCHMARKS, ALL_MODELS, Preset
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Pair:
+    """One (benchmark, model) training job."""
+
+    benchmark: str
+    model: str
+    spec: dict[str, Any]
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.spec["output"]["runs_dir"]) / self.spec["output"]["name"]
+
+    def status(self) -> str:
+        """``done`` (summary written), ``resume`` (a last checkpoint exists) or ``new``."""
+        if (self.run_dir / "summary.json").is_file():
+            return "done"
+        if (self.run_dir / "checkpoints" / "last.pt").is_file():
+            return "resume"
+        return "new"
+
+
+def select(requested: Sequence[str] | None, known: Sequence[str], available: Sequence[str], what: str) -> list[str]:
+    """The requested names (default: every known one that is available), validated."""
+    if not requested:
+        return [name for name in known if name in available]
+    unknown = [name for name in requested if name not in available]
+    if unknown:
+        raise SpecError(f"unknown {what} {', '.join(unknown)}; available: {', '.join(available)}")
+    return list(requested)
+
+
+def plan_pairs(preset: Preset, benchmarks: list[str], models: list[str], out: Path) -> list[Pair]:
+    """Run specs of every pair under ``out/runs``, data under ``out/data``."""
+    pairs = []
+    for bench in benchmarks:
+        for model in models:
+            spec = {
+                "data": {"benchmark": bench, "root": str(out / "data"), "resolution": preset.resolution_for(bench)},
+                "model": {"name": model, "args": dict(preset.model_args.get(model, {}))},
+                "training": dict(preset.training),
+                "output": {"runs_dir": str(out / "runs"), "name": f"{bench}-{model}"},
+            }
+            pairs.append(Pair(bench, model, spec))
+    return pairs
+
+
+def generate_data(preset: Preset, benchmarks: list[str], out: Path, workers: int | None, log: Log) -> None:
+    """Generate (or complete) every benchmark's store at the preset's resolution and counts."""
+    from mambano_core.data.benchmarks import get_benchmark_class
+    from mambano_core.data.executors import make_executor
+    from mambano_core.data.store import generate_store
+
+    executor = make_executor(workers)
+    try:
+        for bench in benchmarks:
+            counts = preset.counts_for(bench, get_benchmark_class(bench).reference_counts)
+            log(f"data: {bench} at {preset.resolution_for(bench)}^2, {counts}")
+            generate_store(bench, out / "data", preset.resolution_for(bench), counts, executor=executor)
+    finally:
+        executor.close()
+
+
+def train_pair(spec: dict[str, Any], resume: bool, device: str | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Train one pair (also the task run in worker processes); returns the run summary."""
+    from mambano_core.training.spec import spec_from_dict
+    from mambano_core.training.trainer import Trainer
+
+    spec = json.loads(json.dumps(spec))
+    if device:
+        spec["training"]["device"] = device
+    if threads:
+        spec["training"]["threads"] = threads
+    return Trainer(spec_from_dict(spec), resume=resume, overwrite=not resume).fit()
+
+
+def _devices(jobs: int) -> list[str | None]:
+    import torch
+
+    if torch.cuda.is_available():
+        return [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
+    return [None] * jobs
+
+
+def train_pairs(pairs: list[Pair], jobs: int, log: Log) -> None:
+    """Train every pair not done yet: sequentially, or ``jobs`` at a time in processes (one GPU each)."""
+    todo = [p for p in pairs if p.status() != "done"]
+    for pair in pairs:
+        if pair.status() == "done":
+            log(f"skip {pair.benchmark} x {pair.model}: already trained")
+    if jobs <= 1:
+        for pair in todo:
+            log(f"train {pair.benchmark} x {pair.model} ({pair.status()})")
+            train_pair(pair.spec, resume=pair.status() == "resume")
+        return
+    devices = _devices(jobs)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {
+            pool.submit(train_pair, p.spec, p.status() == "resume", devices[i % jobs], threads): p
+            for i, p in enumerate(todo)
+        }
+        for future in as_completed(futures):
+            pair = futures[future]
+            future.result()
+            log(f"finished {pair.benchmark} x {pair.model}")
+
+
+def reproduce(
+    preset: Preset,
+    out: str | Path,
+    benchmarks: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    jobs: int = 1,
+    workers: int | None = None,
+    log: Log = lambda message: None,
+) -> dict[str, Any]:
+    """Run the whole study; returns the table and the paths of its files and the report."""
+    from mambano_core.data.benchmarks import available_benchmarks
+    from mambano_core.models.registry import available_models
+
+    out = Path(out)
+    benchmarks = select(benchmarks, ALL_BENCHMARKS, available_benchmarks(), "benchmark(s)")
+    models = select(models, ALL_MODELS, available_models(), "model(s)")
+    if jobs < 1:
+        raise SpecError(f"--jobs must be positive, got {jobs}")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "study.json", json.dumps(
+        {"preset": preset.name, "description": preset.description, "benchmarks": benchmarks, "models": models}, indent=2))
+    generate_data(preset, benchmarks, out, workers, log)
+    pairs = plan_pairs(preset, benchmarks, models, out)
+    train_pairs(pairs, jobs, log)
+    from mambano_core.studies.report import write_results
+
+    return write_results(pairs, preset, out, log)

@@ -1,0 +1,42 @@
+"""`mambano reproduce` on the tiny preset: the table, the report, and skipping finished pairs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mambano_cli.app import app
+
+MODELS = "unet,resnet"
+
+
+def test_reproduce_tiny_writes_the_table_and_skips_finished_pairs(tmp_path: Path) -> None:
+    args = ["reproduce", "--preset", "tiny", "--benchmarks", "poisson,transport_discontinuous",
+            "--models", MODELS, "--out", str(tmp_path), "--workers", "1", "--json"]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {(r["benchmark"], r["model"]) for r in results} == {
+        (b, m) for b in ("poisson", "transport_discontinuous") for m in MODELS.split(",")}
+    assert all(set(r["scores"]) == {"in", "out"} for r in results)
+    table = (tmp_path / "results.md").read_text()
+    assert "poisson In" in table and "transport_discontinuous Out" in table and "**" in table
+    report = (tmp_path / "report.md").read_text()
+    assert "preset `tiny`" in report and "curves.png" in report
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+    checkpoint = tmp_path / "runs" / "poisson-unet" / "checkpoints" / "best.pt"
+    stamp = checkpoint.stat().st_mtime_ns
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0 and "skip poisson x unet: already trained" in result.output
+    assert checkpoint.stat().st_mtime_ns == stamp
+
+
+def test_reproduce_rejects_unknown_names(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["reproduce", "--preset", "tiny", "--models", "gpt", "--out", str(tmp_path)])
+    assert result.exit_code == 3 and "unknown model(s) gpt" in result.output
+    result = CliRunner().invoke(app, ["reproduce", "--preset", "huge", "--out", str(tmp_path)])
+    assert result.exit_code == 3 and "cpu-small" in result.output
