@@ -12,6 +12,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mambano_core.errors import DataError
+
 ResolutionMode = Literal["native", "resample"]
 RESOLUTION_MODES: tuple[str, ...] = ("native", "resample")
 
@@ -40,6 +42,14 @@ def infer(
         raise ValueError(f"unknown resolution mode {mode!r}; expected one of {RESOLUTION_MODES}")
     model.eval()
     size = x.shape[-1]
+    try:
+        return _run(model, x, mode, train_resolution, boundary, batch_size, size)
+    except ValueError as exc:  # models tied to one grid (DeepONet, FFNN) refuse others
+        hint = "; try --mode resample" if mode == "native" else ""
+        raise DataError(f"{type(model).__name__} cannot run on a {size}x{size} grid: {exc}{hint}") from None
+
+
+def _run(model: nn.Module, x: Tensor, mode: str, train_resolution: int, boundary: str, batch_size: int, size: int) -> Tensor:
     outputs = []
     for start in range(0, x.shape[0], batch_size):
         chunk = x[start : start + batch_size]

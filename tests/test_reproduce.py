@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from mambano_cli.app import app
 
-MODELS = "unet,resnet"
+MODELS = "unet,resnet,fno"
 
 
 def test_reproduce_tiny_writes_the_table_and_skips_finished_pairs(tmp_path: Path) -> None:

@@ -73,11 +73,10 @@ PRESETS: dict[str, Preset] = {
             "mambano": {"channels": 4, "depths": [1, 1, 1, 1]},
             "cno": {"channels": 4},
             "fno": {"modes": 4, "width": 8, "layers": 2},
-            "deeponet": {"resolution": 16},
-            "galerkin_transformer": {"width": 16, "layers": 1},
+            "galerkin_transformer": {"width": 16, "layers": 1, "ffn_width": 32, "decoder_width": 8, "modes": 4},
             "unet": {"channels": 4, "levels": 2},
             "resnet": {"channels": 4, "blocks": 1},
-            "ffnn": {"resolution": 16, "width": 32},
+            "ffnn": {"width": 32},
         },
     ),
 }

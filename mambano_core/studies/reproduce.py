@@ -57,14 +57,25 @@ def plan_pairs(preset: Preset, benchmarks: list[str], models: list[str], out: Pa
     pairs = []
     for bench in benchmarks:
         for model in models:
+            args = dict(preset.model_args.get(model, {}))
+            if _takes_resolution(model):  # models tied to one grid (DeepONet, FFNN) are built for it
+                args.setdefault("resolution", preset.resolution_for(bench))
             spec = {
                 "data": {"benchmark": bench, "root": str(out / "data"), "resolution": preset.resolution_for(bench)},
-                "model": {"name": model, "args": dict(preset.model_args.get(model, {}))},
+                "model": {"name": model, "args": args},
                 "training": dict(preset.training),
                 "output": {"runs_dir": str(out / "runs"), "name": f"{bench}-{model}"},
             }
             pairs.append(Pair(bench, model, spec))
     return pairs
+
+
+def _takes_resolution(model: str) -> bool:
+    import inspect
+
+    from mambano_core.models.registry import model_class
+
+    return "resolution" in inspect.signature(model_class(model).__init__).parameters
 
 
 def generate_data(preset: Preset, benchmarks: list[str], out: Path, workers: int | None, log: Log) -> None:
