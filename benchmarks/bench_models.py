@@ -1,0 +1,168 @@
+"""Speed and memory of the registered models; MambaNO's scaling with the grid size.
+
+MambaNO (Zheng et al., NeurIPS 2024) claims O(N) cost in the number of grid points N: its
+forward time at 256^2 over 64^2 (16x the points) should stay near 16 (target <= 20).
+
+Prints
+1. MambaNO (default size) forward time at 64^2, 128^2, 256^2 (batch 4, ``torch.no_grad``) and
+   the 256/64 ratio;
+2. forward + backward time per batch of 16 at 64^2 for every model in ``available_models()``,
+   with parameter counts and peak memory.
+
+Every measurement runs in a fresh subprocess, so the peak resident set size (RSS; on CUDA the
+peak allocated device memory) belongs to that measurement alone. Usage::
+
+    python benchmarks/bench_models.py [--sizes 64 128 256] [--models mambano unet] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mambano_core.models.registry import available_models, build_model, count_parameters  # noqa: E402
+
+
+def scan_backend_in_use(device: str) -> str:
+    """The backend that ``selective_scan_fn(backend="auto")`` resolves to on ``device``."""
+    from mambano_core.ops.scan import resolve_backend
+
+    return resolve_backend("auto", device)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak_memory_mib(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(job: dict[str, Any]) -> dict[str, Any]:
+    """Time one model on one input shape; ``job['train']`` adds the backward pass."""
+    torch.manual_seed(0)
+    device, repeats = job["device"], job["repeats"]
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    model = build_model(job["model"], {"in_channels": 1, "out_channels": 1}).to(device)
+    x = torch.randn(job["batch"], 1, job["size"], job["size"], device=device)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def step() -> None:
+        if job["train"]:
+            model.zero_grad(set_to_none=True)
+            model(x).square().mean().backward()
+        else:
+            with torch.no_grad():
+                model(x)
+        _sync(device)
+
+    model.train(job["train"])
+    step()  # warm-up: filter design, kernel compilation, allocator
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return {
+        **job,
+        "params": count_parameters(model),
+        "seconds": statistics.median(times),
+        "seconds_min": min(times),
+        "peak_mib": _peak_memory_mib(device),
+        "baseline_mib": rss_before,
+    }
+
+
+def run_isolated(job: dict[str, Any]) -> dict[str, Any]:
+    """Run :func:`measure` in a fresh interpreter and return its result."""
+    cmd = [sys.executable, __file__, "--worker", json.dumps(job)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--batch", type=int, default=4, help="batch of the forward scaling runs")
+    parser.add_argument("--train-batch", type=int, default=16)
+    parser.add_argument("--train-size", type=int, default=64)
+    parser.add_argument("--models", nargs="+", default=None, help="default: all registered")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def _scaling(args: argparse.Namespace, base: dict[str, Any]) -> None:
+    print(f"\nMambaNO forward (default size, batch {args.batch}, no_grad)")
+    print(f"{'grid':>8} {'seconds':>10} {'ms/sample':>10} {'peak MiB':>10}")
+    results = {}
+    for size in args.sizes:
+        job = {**base, "model": "mambano", "size": size, "batch": args.batch, "train": False}
+        r = run_isolated(job)
+        results[size] = r["seconds"]
+        per_sample = 1e3 * r["seconds"] / args.batch
+        print(f"{size:>6}^2 {r['seconds']:>10.3f} {per_sample:>10.1f} {r['peak_mib']:>10.0f}")
+    lo, hi = min(results), max(results)
+    if hi > lo:
+        ratio, points = results[hi] / results[lo], (hi / lo) ** 2
+        print(
+            f"time ratio {hi}^2 / {lo}^2 = {ratio:.1f} "
+            f"(points ratio {points:.0f}; O(N) target <= 20 for 256/64)"
+        )
+
+
+def _training(args: argparse.Namespace, base: dict[str, Any]) -> None:
+    models = args.models or available_models()
+    print(f"\nforward + backward, batch {args.train_batch} at {args.train_size}^2 (default sizes)")
+    print(f"{'model':>20} {'params':>12} {'s/batch':>10} {'peak MiB':>10}")
+    for name in models:
+        job = {**base, "model": name, "size": args.train_size, "batch": args.train_batch, "train": True}
+        try:
+            r = run_isolated(job)
+        except RuntimeError as exc:
+            print(f"{name:>20} failed: {exc}")
+            continue
+        print(f"{name:>20} {r['params']:>12,} {r['seconds']:>10.3f} {r['peak_mib']:>10.0f}")
+
+
+def main() -> None:
+    """Entry point (also the subprocess worker with ``--worker``)."""
+    args = _parse()
+    if args.worker:
+        print(json.dumps(measure(json.loads(args.worker))))
+        return
+    base = {"device": args.device, "repeats": args.repeats, "threads": args.threads}
+    threads = args.threads or torch.get_num_threads()
+    print(f"torch {torch.__version__}, device {args.device}, threads {threads}")
+    print(f"selective scan backend for 'auto': {scan_backend_in_use(args.device)}")
+    cuda = args.device.startswith("cuda")
+    print("peak memory: " + ("max CUDA memory allocated" if cuda else "peak RSS of the process"))
+    if not args.skip_scaling:
+        _scaling(args, base)
+    if not args.skip_training:
+        _training(args, base)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Alias-free pointwise nonlinearities (functional form).
+
+MambaNO (Zheng et al., NeurIPS 2024, Sec. 3.3, Eq. 9) inherits CNO's activation
+``act(v) = D(sigma(U(v)))`` (Raonic et al., NeurIPS 2023, Eq. 2.5): upsample with a windowed-sinc
+low-pass so the nonlinearity's new high frequencies fit under the finer grid's Nyquist limit,
+apply the nonlinearity, low-pass again below the output band limit and decimate. This is
+StyleGAN3's ``filtered_lrelu`` (Karras et al., NeurIPS 2021, Sec. 3.2) in pure PyTorch.
+
+The gate of the Mamba-integration block uses the cheaper variant of the authors' code: bicubic
+antialiased interpolation to the doubled grid, SiLU, and back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mambano_core.ops.banded import StridedFIR, apply_last, apply_rows, fir_matrix
+from mambano_core.ops.filters import AxisPlan, FilterConfig, axis_plan
+
+LRELU_SLOPE = 0.2
+LRELU_GAIN = math.sqrt(2.0)
+# On CPUs the images are processed in chunks whose oversampled intermediate fits in cache.
+CPU_CHUNK_BYTES = 8 << 20
+
+
+def _resampled_size(size: int, scale: float) -> int:
+    """``size * scale``, which must be a positive integer."""
+    out = size * scale
+    if out < 1 or abs(out - round(out)) > 1e-9:
+        raise ValueError(f"grid size {size} times scale {scale} is not a positive integer")
+    return int(round(out))
+
+
+def lrelu_plans(
+    height: int, width: int, scale: float, config: FilterConfig
+) -> tuple[AxisPlan, AxisPlan]:
+    """Cached per-axis plans taking an ``height x width`` grid to ``scale`` times its size."""
+    plan_h = axis_plan(height, _resampled_size(height, scale), config)
+    plan_w = axis_plan(width, _resampled_size(width, scale), config)
+    return plan_h, plan_w
+
+
+def filtered_lrelu(
+    x: Tensor,
+    bias: Tensor | None = None,
+    scale: float = 1.0,
+    config: FilterConfig = FilterConfig(),
+    slope: float = LRELU_SLOPE,
+    gain: float = LRELU_GAIN,
+) -> Tensor:
+    """Alias-free leaky ReLU with resampling by ``scale`` (CNO Eq. 2.5; StyleGAN3 ``filtered_lrelu``).
+
+    Steps: add the per-channel ``bias``; zero-stuff and low-pass at the input's band limit
+    (gain ``up**2``); ``leaky_relu(., slope) * gain``; low-pass at the output's band limit and
+    decimate. Filters are designed for the runtime grid (``x.shape[-2:]``) and cached.
+
+    Parameters
+    ----------
+    x
+        Input of shape ``(B, C, H, W)``.
+    bias
+        Optional per-channel bias of shape ``(C,)``, added before the nonlinearity.
+    scale
+        Output size over input size per axis (1: same grid, 0.5: downsample, 2: upsample).
+    config
+        Filter hyperparameters.
+    slope, gain
+        Leaky ReLU negative slope and output gain.
+
+    Returns
+    -------
+    Tensor
+        Shape ``(B, C, H * scale, W * scale)``.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+    batch, channels, height, width = x.shape
+    passes = _lrelu_passes(*lrelu_plans(height, width, scale, config), gain)
+    if bias is not None:
+        x = x + bias.to(x.dtype)[None, :, None, None]
+    images = x.reshape(batch * channels, height, width)
+    per_image = passes[1].m * passes[0].m * x.element_size()  # the oversampled intermediate
+    y = _map_chunks(lambda c: _lrelu_chunk(c, passes, slope), images, per_image)
+    return y.view(batch, channels, *y.shape[-2:])
+
+
+def _map_chunks(fn: Callable[[Tensor], Tensor], images: Tensor, bytes_per_image: int) -> Tensor:
+    """``fn`` over chunks of ``images`` (along dim 0) sized to keep intermediates in CPU cache.
+
+    On CPUs, large oversampled intermediates run 2-3x slower than cache-sized ones; GPUs get
+    one call over everything.
+    """
+    if images.device.type != "cpu":
+        return fn(images).contiguous()
+    parts = [fn(c) for c in images.split(max(1, CPU_CHUNK_BYTES // bytes_per_image))]
+    return parts[0].contiguous() if len(parts) == 1 else torch.cat(parts)
+
+
+@lru_cache(maxsize=512)
+def _lrelu_passes(
+    plan_h: AxisPlan, plan_w: AxisPlan, gain: float
+) -> tuple[StridedFIR, StridedFIR, StridedFIR, StridedFIR]:
+    """The four 1-D passes: up along W, up along H, down along H (times ``gain``), down along W."""
+    up_w = StridedFIR.upsample(plan_w.up_filter, plan_w.up, plan_w.pad_lo, plan_w.pad_hi, plan_w.in_size)
+    up_h = StridedFIR.upsample(plan_h.up_filter, plan_h.up, plan_h.pad_lo, plan_h.pad_hi, plan_h.in_size)
+    down_h = StridedFIR.downsample(plan_h.down_filter, plan_h.down, up_h.m, gain)
+    down_w = StridedFIR.downsample(plan_w.down_filter, plan_w.down, up_w.m)
+    return up_w, up_h, down_h, down_w
+
+
+def _lrelu_chunk(images: Tensor, passes: tuple[StridedFIR, ...], slope: float) -> Tensor:
+    """Upsample, leaky ReLU (the gain is folded into the H-downsampling pass), downsample."""
+    up_w, up_h, down_h, down_w = passes
+    y = apply_rows(apply_last(images, up_w), up_h)
+    y = F.leaky_relu(y, slope, inplace=True)  # y is a fresh tensor
+    return apply_last(apply_rows(y, down_h), down_w)
+
+
+def alias_free_silu(x: Tensor, oversampling: int = 2) -> Tensor:
+    """SiLU evaluated on an ``oversampling``-times finer grid (bicubic, antialiased) and brought back.
+
+    The gate nonlinearity ``act_z`` of MambaNO's Mamba integration (authors' code: ``SS2D``).
+
+    Parameters
+    ----------
+    x
+        Input of shape ``(B, C, H, W)``.
+    oversampling
+        Refinement factor of the intermediate grid.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``x``.
+    """
+    batch, channels, height, width = x.shape
+    fine_size = (oversampling * height, oversampling * width)
+
+    def gate(images: Tensor) -> Tensor:
+        fine = F.interpolate(images, size=fine_size, mode="bicubic", antialias=True)
+        return F.interpolate(F.silu(fine), size=(height, width), mode="bicubic", antialias=True)
+
+    # Antialiased bicubic has no half-precision CPU kernel: run reduced precision in float32.
+    work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    images = x.reshape(batch * channels, 1, height, width).to(work)  # also densifies channels-last
+    per_image = fine_size[0] * fine_size[1] * images.element_size()
+    return _map_chunks(gate, images, per_image).view(batch, channels, height, width).to(x.dtype)
+
+
+def clear_filter_caches() -> None:
+    """Drop every cached filter plan and resampling matrix (e.g. to free GPU memory)."""
+    axis_plan.cache_clear()
+    _lrelu_passes.cache_clear()
+    fir_matrix.cache_clear()

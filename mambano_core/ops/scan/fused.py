@@ -1,0 +1,200 @@
+"""The ``fused`` CPU backend: Numba kernels that never materialise the (batch, dim, L, N) states.
+
+Mamba selective scan (Gu & Dao 2023) computed like mamba-ssm's CUDA kernel: sequential in time
+per (batch, channel) with the state in L1, parallel over channels (numba ``prange``), states
+checkpointed every ``CHUNK`` steps and recomputed chunk by chunk in the backward. The kernels live
+in :mod:`mambano_core.ops.scan._numba_kernels`; this module wraps them in an autograd Function.
+delta_bias and softplus are applied by PyTorch before the kernel (vectorised there, differentiated
+by autograd); D u and the silu(z) gate are fused into the kernels.
+
+float32 (and upcast half/bfloat16) runs the parallel kernels. float64, which exists for checks
+such as gradcheck, runs the same code on one thread: a ``prange`` kernel doubles numba's compile
+time, and the first call of each dtype compiles (about 10-25 s, then cached on disk).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mambano_core.ops.scan._common import BackendUnavailableError, check_inputs, work_dtype
+
+#: Steps between state checkpoints (checkpoint memory = N / CHUNK of u's).
+CHUNK = 256
+
+_LOCK = threading.Lock()  # numba's default thread pool must not be entered concurrently
+
+
+@functools.cache
+def numba_available() -> bool:
+    """Whether numba imports (the ``fused`` backend needs it)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _numba_threads() -> Iterator[int]:
+    """Run numba's parallel loops on torch's thread budget; yields the thread count."""
+    import numba
+
+    previous = numba.get_num_threads()
+    wanted = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    with _LOCK:
+        numba.set_num_threads(wanted)
+        try:
+            yield wanted
+        finally:
+            numba.set_num_threads(previous)
+
+
+def _np(x: Tensor) -> np.ndarray:
+    """Zero-copy numpy view of a contiguous CPU tensor."""
+    return x.detach().numpy()
+
+
+def _normalise_bc(x: Tensor, groups: int) -> Tensor:
+    """B or C as (batch or 1, G, N, L or 1), contiguous (differentiable)."""
+    if groups == 0:  # (dim, N) -> (1, dim, N, 1)
+        return x.reshape(1, x.shape[0], x.shape[1], 1).contiguous()
+    if groups == 1:  # (batch, N, L) -> (batch, 1, N, L)
+        return x.unsqueeze(1).contiguous()
+    return x.contiguous()
+
+
+def _work_split(Bn: Tensor, Cn: Tensor, batch: int, dim: int, threads: int) -> tuple[int, int]:
+    """Work groups and parts per group of the backward (see ``scan_bwd``).
+
+    The channels of one B (or C) group share its gradient rows, so every work group must lie
+    inside one group of B and one of C: the work-group count divides both group counts (a
+    time-invariant B or C has ``dim`` groups of one channel).
+    """
+    groups = math.gcd(int(Bn.shape[1]), int(Cn.shape[1]))
+    parts = min(dim // groups, max(1, math.ceil(threads / (batch * groups))))
+    return groups, parts
+
+
+class _FusedScan(torch.autograd.Function):
+    """(u, delta, A, B, C, D, z) -> (out, last state) through the numba kernels."""
+
+    @staticmethod
+    def forward(ctx, u, dt, A, Bn, Cn, D, z, store):  # type: ignore[override]
+        from mambano_core.ops.scan import _numba_kernels as nk
+
+        batch, dim, length = u.shape
+        n = A.shape[1]
+        Dv = D if D is not None else u.new_zeros(dim)
+        zv = z if z is not None else u
+        out, last = torch.empty_like(u), u.new_empty((batch, dim, n))
+        ckpt = u.new_empty((batch, dim, math.ceil(length / CHUNK), n) if store else (1, 1, 1, n))
+        kernel = nk.scan_fwd if u.dtype == torch.float32 else nk.scan_fwd_serial
+        arrays = map(_np, (u, dt, A, Bn, Cn, Dv, zv))
+        with _numba_threads():
+            kernel(*arrays, z is not None, CHUNK, store, _np(out), _np(ckpt), _np(last))
+        ctx.save_for_backward(u, dt, A, Bn, Cn, Dv, zv, ckpt)
+        ctx.has_z = z is not None
+        ctx.set_materialize_grads(False)
+        return out, last
+
+    @staticmethod
+    def backward(ctx, dout, dlast):  # type: ignore[override]
+        from mambano_core.ops.scan import _numba_kernels as nk
+
+        u, dt, A, Bn, Cn, Dv, zv, ckpt = ctx.saved_tensors
+        batch, dim, _ = u.shape
+        n = A.shape[1]
+        dout = torch.zeros_like(u) if dout is None else dout.to(u.dtype).contiguous()
+        dlast = u.new_zeros((batch, dim, n)) if dlast is None else dlast.to(u.dtype).contiguous()
+        du, ddt = torch.empty_like(u), torch.empty_like(u)
+        dz = torch.empty_like(u) if ctx.has_z else u.new_empty((1, 1, 1))
+        dA = torch.zeros((batch, dim, n), dtype=torch.float64)
+        dD = torch.zeros((batch, dim), dtype=torch.float64)
+        kernel = nk.scan_bwd if u.dtype == torch.float32 else nk.scan_bwd_serial
+        with _numba_threads() as threads:
+            groups, parts = _work_split(Bn, Cn, batch, dim, threads)
+            dBp = u.new_zeros((parts, batch) + tuple(Bn.shape[1:]))
+            dCp = u.new_zeros((parts, batch) + tuple(Cn.shape[1:]))
+            kernel(
+                *map(_np, (u, dt, A, Bn, Cn, Dv, zv)), ctx.has_z, CHUNK, _np(ckpt), _np(dout),
+                _np(dlast), groups, parts, _np(du), _np(ddt), _np(dz), _np(dA), _np(dD),
+                _np(dBp), _np(dCp),
+            )  # fmt: skip
+        need = ctx.needs_input_grad
+        return (
+            du if need[0] else None,
+            ddt if need[1] else None,
+            dA.sum(0).to(u.dtype) if need[2] else None,
+            _reduce_parts(dBp, Bn) if need[3] else None,
+            _reduce_parts(dCp, Cn) if need[4] else None,
+            dD.sum(0).to(u.dtype) if need[5] else None,
+            dz if need[6] else None,
+            None,
+        )
+
+
+def _reduce_parts(partial: Tensor, like: Tensor) -> Tensor:
+    """Sum the per-part (and, for batch-free B/C, per-batch) partial gradients."""
+    out = partial[0] if partial.shape[0] == 1 else partial.sum(0)
+    return out.sum(0, keepdim=True) if like.shape[0] == 1 and out.shape[0] > 1 else out
+
+
+def selective_scan_fused(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Selective scan on CPU through fused Numba kernels (mamba-ssm ``selective_scan_fn`` contract).
+
+    Parameters and returns are those of :func:`mambano_core.ops.scan.selective_scan_fn`.
+
+    Raises
+    ------
+    ValueError
+        For tensors that are not on the CPU.
+    BackendUnavailableError
+        If numba is not installed.
+    """
+    shape = check_inputs(u, delta, A, B, C, D, z, delta_bias)
+    if u.device.type != "cpu":
+        raise ValueError(
+            f"the 'fused' scan backend runs on CPU tensors only, got tensors on {u.device}; "
+            "use backend='auto', 'cuda' or 'torch'"
+        )
+    if not numba_available():
+        raise BackendUnavailableError("the 'fused' scan backend needs numba (pip install numba)")
+    work = work_dtype(u.dtype)
+    uw, dt = u.to(work).contiguous(), delta.to(work)
+    if delta_bias is not None:
+        dt = dt + delta_bias.to(work)[:, None]
+    if delta_softplus:
+        dt = F.softplus(dt)
+
+    def prep(x: Tensor | None) -> Tensor | None:
+        return None if x is None else x.to(work).contiguous()
+
+    inputs = (uw, dt.contiguous(), prep(A), _normalise_bc(B.to(work), shape.groups_b),
+              _normalise_bc(C.to(work), shape.groups_c), prep(D), prep(z))  # fmt: skip
+    store = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in inputs)
+    out, last = _FusedScan.apply(*inputs, store)  # store: keep checkpoints for a backward
+    out = out.to(u.dtype)
+    return (out, last) if return_last_state else out
+
+
+__all__ = ["selective_scan_fused", "numba_available"]
