@@ -88,6 +88,8 @@ def check_inputs(
     if u.dim() != 3:
         raise ValueError(f"u must be (batch, dim, L); got shape {tuple(u.shape)}")
     batch, dim, length = (int(s) for s in u.shape)
+    if min(batch, dim, length) < 1:
+        raise ValueError(f"u must have non-empty (batch, dim, L); got shape {tuple(u.shape)}")
     if tuple(delta.shape) != tuple(u.shape):
         raise ValueError(f"delta has shape {tuple(delta.shape)}; expected {tuple(u.shape)}")
     if z is not None and tuple(z.shape) != tuple(u.shape):

@@ -26,7 +26,7 @@ from torch import Tensor
 from mambano_core.ops.scan._common import check_inputs, work_dtype
 
 #: Chunk length T (steps swept sequentially inside a chunk).
-CHUNK = 32
+CHUNK = 16
 #: Elements of one block tensor (T * nb * batch * dim * N); bounds the working memory.
 BLOCK_ELEMS = 1 << 20
 
