@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(MAMBANO) generate poisson --resolution 32 --n-train 192 --n-val 32 --n-test-id 64 --n-test-ood 64 --out $(DEMO_DIR)/data
+	$(MAMBANO) generate poisson --resolution 32 --n-train 128 --n-val 32 --n-test-id 64 --n-test-ood 64 --out $(DEMO_DIR)/data
 	$(MAMBANO) train examples/demo.yaml --overwrite --set data.root=$(DEMO_DIR)/data --set output.runs_dir=$(DEMO_DIR)/runs
 	$(MAMBANO) eval --ood --runs-dir $(DEMO_DIR)/runs
 

@@ -116,3 +116,12 @@ def test_same_seed_same_training_on_cpu(tiny_store: Path, tmp_path: Path) -> Non
     for name in ("a", "b"):
         Trainer(spec_from_dict(tiny_spec_dict(tiny_store, tmp_path / name, epochs=1))).fit()
     _assert_same_weights(tmp_path / "a/poisson-resnet/checkpoints/last.pt", tmp_path / "b/poisson-resnet/checkpoints/last.pt")
+
+
+def test_time_budget_stops_mid_epoch_with_a_validated_checkpoint(tiny_store: Path, tmp_path: Path) -> None:
+    spec = spec_from_dict(tiny_spec_dict(tiny_store, tmp_path, epochs=50, max_minutes=1e-9))
+    summary = Trainer(spec).fit()
+    assert summary["stop_reason"].startswith("time budget") and summary["epochs_run"] == 1
+    state = read_checkpoint(spec.run_dir / "checkpoints" / "last.pt")["train_state"]["state"]
+    assert state["global_step"] == 1  # stopped after the first step of the first epoch
+    assert (spec.run_dir / "checkpoints" / "best.pt").is_file()

@@ -70,7 +70,7 @@ class TrainingSpec(_Section):
     patience: int = Field(200, ge=1, description="early stopping: epochs without validation improvement")
     seed: int = Field(0, ge=0)
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
-    max_minutes: float | None = Field(None, gt=0, description="stop after this wall time (checkpointed)")
+    max_minutes: float | None = Field(None, gt=0, description="wall-time budget: the first step past it ends the epoch early, validates, checkpoints and stops")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's)")
 
 

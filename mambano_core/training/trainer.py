@@ -301,6 +301,8 @@ class Trainer:
                 self.reporter.on_epoch_start(epoch, self.sampler.batches_per_epoch(), self.state.step_in_epoch)
                 for _ in self._train_epoch(epoch):
                     self.state.elapsed_s = elapsed_before + time.perf_counter() - session_start
+                    if self._over_budget():
+                        break  # the epoch ends early: validate and checkpoint below
                     if self.step_callback:
                         self.step_callback(self)
                     if self.stop_requested:
@@ -315,7 +317,7 @@ class Trainer:
                 if self.state.epochs_since_best >= tr.patience:
                     self.state.stop_reason = f"early stopping (no improvement for {tr.patience} epochs)"
                     break
-                if tr.max_minutes is not None and self.state.elapsed_s >= 60 * tr.max_minutes:
+                if self._over_budget():
                     self.state.stop_reason = f"time budget of {tr.max_minutes} min reached"
                     break
         self.state.stop_reason = self.state.stop_reason or "epoch budget reached"
@@ -324,6 +326,11 @@ class Trainer:
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         self.reporter.on_end(summary)
         return summary
+
+    def _over_budget(self) -> bool:
+        """Whether the wall-time budget (``training.max_minutes``, summed over resumes) is spent."""
+        budget = self.spec.training.max_minutes
+        return budget is not None and self.state.elapsed_s >= 60 * budget
 
     def _summary(self, n_params: int) -> dict[str, Any]:
         return {
