@@ -10,7 +10,9 @@ Prints
    with parameter counts and peak memory.
 
 Every measurement runs in a fresh subprocess, so the peak resident set size (RSS; on CUDA the
-peak allocated device memory) belongs to that measurement alone. Usage::
+peak allocated device memory) belongs to that measurement alone. Times are medians of
+``--repeats`` runs after one warm-up run; "CPU s" is the process CPU time (all threads), less
+sensitive than wall time to other processes competing for the cores. Usage::
 
     python benchmarks/bench_models.py [--sizes 64 128 256] [--models mambano unet] [--device cuda]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -73,16 +76,17 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
 
     model.train(job["train"])
     step()  # warm-up: filter design, kernel compilation, allocator
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         step()
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     return {
         **job,
         "params": count_parameters(model),
         "seconds": statistics.median(times),
-        "seconds_min": min(times),
+        "cpu_seconds": statistics.median(cpu_times),
         "peak_mib": _peak_memory_mib(device),
         "baseline_mib": rss_before,
     }
@@ -115,14 +119,15 @@ def _parse() -> argparse.Namespace:
 
 def _scaling(args: argparse.Namespace, base: dict[str, Any]) -> None:
     print(f"\nMambaNO forward (default size, batch {args.batch}, no_grad)")
-    print(f"{'grid':>8} {'seconds':>10} {'ms/sample':>10} {'peak MiB':>10}")
+    print(f"{'grid':>8} {'seconds':>10} {'ms/sample':>10} {'CPU s':>10} {'peak MiB':>10}")
     results = {}
     for size in args.sizes:
         job = {**base, "model": "mambano", "size": size, "batch": args.batch, "train": False}
         r = run_isolated(job)
         results[size] = r["seconds"]
         per_sample = 1e3 * r["seconds"] / args.batch
-        print(f"{size:>6}^2 {r['seconds']:>10.3f} {per_sample:>10.1f} {r['peak_mib']:>10.0f}")
+        cpu = r["cpu_seconds"]
+        print(f"{size:>6}^2 {r['seconds']:>10.3f} {per_sample:>10.1f} {cpu:>10.2f} {r['peak_mib']:>10.0f}")
     lo, hi = min(results), max(results)
     if hi > lo:
         ratio, points = results[hi] / results[lo], (hi / lo) ** 2
@@ -135,7 +140,7 @@ def _scaling(args: argparse.Namespace, base: dict[str, Any]) -> None:
 def _training(args: argparse.Namespace, base: dict[str, Any]) -> None:
     models = args.models or available_models()
     print(f"\nforward + backward, batch {args.train_batch} at {args.train_size}^2 (default sizes)")
-    print(f"{'model':>20} {'params':>12} {'s/batch':>10} {'peak MiB':>10}")
+    print(f"{'model':>20} {'params':>12} {'s/batch':>10} {'CPU s':>10} {'peak MiB':>10}")
     for name in models:
         job = {**base, "model": name, "size": args.train_size, "batch": args.train_batch, "train": True}
         try:
@@ -143,7 +148,10 @@ def _training(args: argparse.Namespace, base: dict[str, Any]) -> None:
         except RuntimeError as exc:
             print(f"{name:>20} failed: {exc}")
             continue
-        print(f"{name:>20} {r['params']:>12,} {r['seconds']:>10.3f} {r['peak_mib']:>10.0f}")
+        print(
+            f"{name:>20} {r['params']:>12,} {r['seconds']:>10.3f} {r['cpu_seconds']:>10.2f} "
+            f"{r['peak_mib']:>10.0f}"
+        )
 
 
 def main() -> None:
@@ -158,10 +166,12 @@ def main() -> None:
     print(f"selective scan backend for 'auto': {scan_backend_in_use(args.device)}")
     cuda = args.device.startswith("cuda")
     print("peak memory: " + ("max CUDA memory allocated" if cuda else "peak RSS of the process"))
+    print(f"load average before: {os.getloadavg()[0]:.2f} (other processes distort wall times)")
     if not args.skip_scaling:
         _scaling(args, base)
     if not args.skip_training:
         _training(args, base)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

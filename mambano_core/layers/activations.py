@@ -1,6 +1,6 @@
-"""Alias-free activation layers of MambaNO (Zheng et al., NeurIPS 2024, Sec. 3.3, Eq. 9).
+"""Alias-free activation layers of MambaNO (Zheng et al., NeurIPS 2024).
 
-``AliasFreeLReLU`` is CNO's activation (Raonic et al., NeurIPS 2023, Eq. 2.5): upsample with a
+``AliasFreeLReLU`` is CNO's activation operator (Raonic et al., NeurIPS 2023): upsample with a
 windowed-sinc filter, leaky ReLU with a learnable per-channel bias, low-pass, downsample. With
 ``scale != 1`` it also changes the grid (MambaNO's down- and upsampling operators).
 ``AliasFreeSiLU`` is the SiLU gate of the Mamba-integration block, evaluated on a refined grid.

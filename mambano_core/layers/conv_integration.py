@@ -1,6 +1,6 @@
-"""Convolution integration: MambaNO's local kernel integral (Zheng et al., NeurIPS 2024, Sec. 3.2).
+"""Convolution integration: MambaNO's local kernel integral (Zheng et al., NeurIPS 2024).
 
-The residual block of CNO (Raonic et al., NeurIPS 2023, Sec. 2, (R) block):
+The residual (R) block of CNO (Raonic et al., NeurIPS 2023):
 ``x + N(conv3x3(act(N(conv3x3(x)))))`` with batch normalisation ``N`` and the alias-free
 activation ``act``. The 3x3 convolutions are the discrete counterpart of a local integral
 operator on band-limited functions.

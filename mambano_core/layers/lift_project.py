@@ -1,6 +1,6 @@
-"""Lifting ``P`` and projection ``Q`` of MambaNO (Zheng et al., NeurIPS 2024, Sec. 3.1, Eq. 6).
+"""Lifting ``P`` and projection ``Q`` of MambaNO (Zheng et al., NeurIPS 2024).
 
-Both are CNO's lift/project block (Raonic et al., NeurIPS 2023, Sec. 2): a 3x3 convolution to a
+Both are CNO's lift/project block (Raonic et al., NeurIPS 2023): a 3x3 convolution to a
 latent width with batch norm and the alias-free activation, then a 3x3 convolution to the target
 width. The lift ends with batch norm; the projection does not (its output is the prediction).
 """

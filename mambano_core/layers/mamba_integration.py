@@ -1,4 +1,4 @@
-"""Mamba integration: MambaNO's global kernel integral (Zheng et al., NeurIPS 2024, Sec. 3.2, Eq. 8).
+"""Mamba integration: MambaNO's global kernel integral (Zheng et al., NeurIPS 2024).
 
 A VMamba block (VSSBlock): ``x + DropPath(SS2D(LayerNorm(x)))`` on channels-last tensors, and a
 stage of such blocks that takes and returns channels-first tensors, so that the layout changes

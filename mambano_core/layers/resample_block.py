@@ -1,6 +1,6 @@
-"""Down- and upsampling operators of MambaNO (Zheng et al., NeurIPS 2024, Sec. 3.3).
+"""Down- and upsampling operators of MambaNO (Zheng et al., NeurIPS 2024).
 
-As CNO's (D) and (U) blocks (Raonic et al., NeurIPS 2023, Sec. 2): a 1x1 convolution changes the
+As CNO's (D) and (U) blocks (Raonic et al., NeurIPS 2023): a 1x1 convolution changes the
 width, then the alias-free activation resamples the band-limited function to the new grid
 (64 -> 32 runs the nonlinearity at 128 points: up 2x, down 4x).
 """

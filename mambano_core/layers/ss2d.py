@@ -1,7 +1,7 @@
-"""SS2D: the 2-D selective scan of MambaNO's Mamba integration (Zheng et al., NeurIPS 2024, Sec. 3.2).
+"""SS2D: the 2-D selective scan of MambaNO's Mamba integration (Zheng et al., NeurIPS 2024).
 
 VMamba's SS2D (Liu et al., 2024) with MambaNO's alias-free activations. The selective scan is
-Mamba-1's (Gu & Dao, 2023, Alg. 2), the discretised state-space integral of MambaNO Eq. 7-8:
+Mamba-1's (Gu & Dao, 2023, Alg. 2), MambaNO's discretised state-space kernel integral:
 ``h_t = exp(delta_t A) h_{t-1} + delta_t B_t x_t``, ``y_t = <C_t, h_t> + D x_t``, with
 input-dependent ``delta, B, C``, run along four scan directions of the grid, each with its own
 projections and state matrices.
@@ -121,7 +121,7 @@ class SS2D(nn.Module):
             delta_softplus=True,
             backend=self.scan_backend,
         )
-        return cross_merge(ys.view(batch, K, dim, length), height, width)
+        return cross_merge(ys.reshape(batch, K, dim, length), height, width)
 
     def forward(self, x: Tensor) -> Tensor:
         """Map channels-last ``(B, H, W, d)`` to the same shape."""

@@ -37,9 +37,9 @@ def _drop_path_rates(depths: Sequence[int], rate: float, decoder: bool = False) 
 class MambaNO(nn.Module):
     """Alias-free Mamba neural operator (Zheng, Li, Xu, Zhu, Lin, Zhang, NeurIPS 2024).
 
-    "Alias-Free Mamba Neural Operator", OpenReview gUEBXGV8JM. A U-Net of operators on
-    band-limited functions (Sec. 3, Fig. 2): lift ``P``, an encoder whose levels apply
-    convolution integration (local, CNO residual blocks) then Mamba integration (global, a
+    "Alias-Free Mamba Neural Operator", OpenReview gUEBXGV8JM. As in the paper's architecture
+    figure, a U-Net of operators on band-limited functions: lift ``P``, an encoder whose levels
+    apply convolution integration (local, CNO residual blocks) then Mamba integration (global, a
     four-direction selective scan, O(N) in the number of grid points), alias-free down- and
     upsampling, a decoder of Mamba-integration blocks with additive skips, and projection ``Q``.
     All activations are alias-free, and every filter is designed for the grid of the call, so a

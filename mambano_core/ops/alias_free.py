@@ -1,10 +1,10 @@
 """Alias-free pointwise nonlinearities (functional form).
 
-MambaNO (Zheng et al., NeurIPS 2024, Sec. 3.3, Eq. 9) inherits CNO's activation
-``act(v) = D(sigma(U(v)))`` (Raonic et al., NeurIPS 2023, Eq. 2.5): upsample with a windowed-sinc
+MambaNO (Zheng et al., NeurIPS 2024) inherits CNO's activation operator
+``act(v) = D(sigma(U(v)))`` (Raonic et al., NeurIPS 2023): upsample with a windowed-sinc
 low-pass so the nonlinearity's new high frequencies fit under the finer grid's Nyquist limit,
 apply the nonlinearity, low-pass again below the output band limit and decimate. This is
-StyleGAN3's ``filtered_lrelu`` (Karras et al., NeurIPS 2021, Sec. 3.2) in pure PyTorch.
+StyleGAN3's ``filtered_lrelu`` (Karras et al., NeurIPS 2021) in pure PyTorch.
 
 The gate of the Mamba-integration block uses the cheaper variant of the authors' code: bicubic
 antialiased interpolation to the doubled grid, SiLU, and back.
@@ -54,7 +54,7 @@ def filtered_lrelu(
     slope: float = LRELU_SLOPE,
     gain: float = LRELU_GAIN,
 ) -> Tensor:
-    """Alias-free leaky ReLU with resampling by ``scale`` (CNO Eq. 2.5; StyleGAN3 ``filtered_lrelu``).
+    """Alias-free leaky ReLU, resampling by ``scale`` (CNO's activation; StyleGAN3 ``filtered_lrelu``).
 
     Steps: add the per-channel ``bias``; zero-stuff and low-pass at the input's band limit
     (gain ``up**2``); ``leaky_relu(., slope) * gain``; low-pass at the output's band limit and

@@ -1,7 +1,7 @@
 """Strided FIR passes along one axis as (block-)banded matrix products.
 
-Each 1-D pass of the alias-free activation (MambaNO, Zheng et al., NeurIPS 2024, Sec. 3.3; CNO
-Eq. 2.5) is a linear map of the form
+Each 1-D pass of the alias-free activation (MambaNO, Zheng et al., NeurIPS 2024; CNO, Raonic et
+al., NeurIPS 2023) is a linear map of the form
 
     out[j] = sum_s x[s] * g[j * a - s * b + c],        g = 0 outside [0, k),
 
@@ -30,8 +30,8 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-# Axes up to this length use one dense matrix (blocking costs extra memory passes for padding
-# and windows, which outweigh the saved multiply-adds on short axes). Tuned on a 2-core CPU.
+# Axes up to this length use one dense matrix (blocking costs an extra memory pass to join the
+# block outputs, which outweighs the saved multiply-adds on short axes). Tuned on a 2-core CPU.
 DENSE_LIMIT = 64
 # Input window per output block on longer axes: bounds the multiply-adds per output sample.
 WINDOW_BUDGET = 48
@@ -70,6 +70,10 @@ class StridedFIR:
         """Filter (valid part, times ``gain``), keep every ``down``-th sample."""
         k = len(taps)
         return cls(tuple(t * gain for t in taps), down, 1, k - 1, n, (n - k) // down + 1)
+
+    def adjoint(self) -> StridedFIR:
+        """The transposed map ``x_bar[s] = sum_j y_bar[j] g[j a - s b + c]`` (the backward pass)."""
+        return StridedFIR(self.taps[::-1], self.b, self.a, len(self.taps) - 1 - self.c, self.m, self.n)
 
     def window(self, block: int) -> tuple[int, int]:
         """First input index ``s0`` of block 0 and window length for ``block`` outputs."""
@@ -142,20 +146,54 @@ def fir_matrix(
         return mat, _blocks(fir, block, s0, win)
 
 
-def apply_last(x: Tensor, fir: StridedFIR) -> Tensor:
-    """Apply ``fir`` along the last dimension of ``x`` (any leading shape)."""
+def _forward(x: Tensor, fir: StridedFIR, dim: int) -> Tensor:
+    """``fir`` along ``dim`` (-1 or -2) of ``x``: one dense product or one product per block."""
     mat, blocks = fir_matrix(fir, x.device, x.dtype, WINDOW_BUDGET, DENSE_LIMIT)
-    if blocks is None:
-        return x @ mat
-    parts = [x[..., b.in_lo : b.in_hi] @ mat[b.r0 : b.r1, : b.cols] for b in blocks]
-    return torch.cat(parts, dim=-1)
+    if dim == -1:
+        if blocks is None:
+            return x @ mat
+        parts = [x[..., b.in_lo : b.in_hi] @ mat[b.r0 : b.r1, : b.cols] for b in blocks]
+    else:
+        mat_t = mat.t()
+        if blocks is None:
+            return mat_t @ x
+        parts = [mat_t[: b.cols, b.r0 : b.r1] @ x[..., b.in_lo : b.in_hi, :] for b in blocks]
+    return torch.cat(parts, dim=dim)
+
+
+class _BandedApply(torch.autograd.Function):
+    """Autograd wrapper: the backward is the adjoint map, applied the same blocked way.
+
+    Left to autograd, the per-block slices would each allocate and accumulate a zero gradient of
+    the full input size in the backward pass (quadratic memory traffic in the number of blocks).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, fir: StridedFIR, dim: int) -> Tensor:  # type: ignore[override]
+        ctx.fir, ctx.dim = fir, dim
+        return _forward(x, fir, dim)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        return _apply(grad, ctx.fir.adjoint(), ctx.dim), None, None
+
+
+def _apply(x: Tensor, fir: StridedFIR, dim: int) -> Tensor:
+    """Check the length, then apply ``fir`` along ``dim`` (through autograd when needed)."""
+    if x.shape[dim] != fir.n:
+        raise ValueError(f"expected length {fir.n} along dim {dim}, got {x.shape[dim]}")
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _BandedApply.apply(x, fir, dim)
+    return _forward(x, fir, dim)
+
+
+def apply_last(x: Tensor, fir: StridedFIR) -> Tensor:
+    """Apply ``fir`` along the last dimension of ``x`` (any leading shape); differentiable."""
+    return _apply(x, fir, -1)
 
 
 def apply_rows(x: Tensor, fir: StridedFIR) -> Tensor:
-    """Apply ``fir`` along the second-to-last dimension of ``x`` of shape ``(..., n, W)``."""
-    mat, blocks = fir_matrix(fir, x.device, x.dtype, WINDOW_BUDGET, DENSE_LIMIT)
-    if blocks is None:
-        return mat.t() @ x
-    mat_t = mat.t()
-    parts = [mat_t[: b.cols, b.r0 : b.r1] @ x[..., b.in_lo : b.in_hi, :] for b in blocks]
-    return torch.cat(parts, dim=-2)
+    """Apply ``fir`` along the second-to-last dimension of ``x`` (``(..., n, W)``); differentiable."""
+    return _apply(x, fir, -2)

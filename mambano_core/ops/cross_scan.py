@@ -1,6 +1,6 @@
-"""Four-direction cross-scan of a 2-D grid and its adjoint merge (VMamba's SS2D; MambaNO Eq. 8).
+"""Four-direction cross-scan of a 2-D grid and its adjoint merge (VMamba's SS2D, used by MambaNO).
 
-MambaNO's Mamba integration (Zheng et al., NeurIPS 2024, Sec. 3.2) scans the grid as four
+MambaNO's Mamba integration (Zheng et al., NeurIPS 2024) scans the grid as four
 sequences of length ``L = H * W``: row-major, column-major, and both reversed, so that every
 point receives information from every other point. ``cross_merge`` maps the four outputs back to
 the grid and sums them (it is the adjoint of ``cross_scan``).

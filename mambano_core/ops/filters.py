@@ -1,7 +1,7 @@
 """Kaiser-windowed sinc low-pass filters for alias-free resampling, designed per grid size.
 
-The design follows CNO (Raonic et al., NeurIPS 2023, Sec. 3) and StyleGAN3 (Karras et al.,
-NeurIPS 2021, Sec. 3.2 and App. C), as used by MambaNO (Zheng et al., NeurIPS 2024, Sec. 3.3):
+The design follows CNO (Raonic et al., NeurIPS 2023) and StyleGAN3 (Karras et al., "Alias-Free
+Generative Adversarial Networks", NeurIPS 2021), as used by MambaNO (Zheng et al., NeurIPS 2024):
 for a grid of ``s`` points per axis the band limit is ``cutoff = s / cutoff_den`` and the
 transition band half-width ``half_width_mult * s - s / cutoff_den``. The pointwise nonlinearity
 runs at the temporary sampling rate ``max(s_in, s_out) * lrelu_upsampling``; the upsampling
@@ -10,8 +10,11 @@ temporary rate with ``filter_size`` taps per resampling factor, and the Kaiser w
 follows from the transition width through :func:`scipy.signal.kaiser_atten` and
 :func:`scipy.signal.kaiser_beta` (what :func:`scipy.signal.firwin` does given ``width``).
 
-Plans are built from the size seen at call time and cached (:func:`axis_plan`; the matrices
-that apply them are cached in :mod:`mambano_core.ops.banded`), so one layer serves every grid.
+Cutoff, transition width and sampling rate all scale with ``s``, so the taps and the padding
+depend only on the ratio of the grid sizes (and the hyperparameters); the lengths, and so the
+resampling matrices, depend on the sizes themselves. Plans are built from the size seen at
+call time and cached (:func:`axis_plan`; the matrices that apply them are cached in
+:mod:`mambano_core.ops.banded`), so one layer serves every grid.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ class AxisPlan:
 
 
 def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float) -> np.ndarray:
-    """Kaiser-windowed sinc low-pass filter (StyleGAN3, App. C; CNO's ``design_lowpass_filter``).
+    """Kaiser-windowed sinc low-pass filter (StyleGAN3's and CNO's ``design_lowpass_filter``).
 
     Parameters
     ----------

@@ -4,13 +4,15 @@ Semantics of StyleGAN3's ``upfirdn2d`` (Karras et al., NeurIPS 2021) with a sepa
 zero-stuff by ``up`` (each sample followed by ``up - 1`` zeros), zero-pad by ``(pad_lo, pad_hi)``
 (negative values crop), convolve with the FIR filter (true convolution, valid part), keep every
 ``down``-th sample. Used by the alias-free activation of CNO and MambaNO (Zheng et al.,
-NeurIPS 2024, Sec. 3.3).
+NeurIPS 2024).
 
 Every pass works along one axis with a 1-D kernel, so a 2-D resampling costs ``2 k`` multiply-adds
 per output sample instead of ``k^2``. Upsampling is polyphase: the ``up`` phases of the filter
 are the output channels of a single convolution over the *unstuffed* input, so no multiply-add
-is spent on the inserted zeros. Downsampling is a strided convolution, so the discarded samples
-are never computed. Tensors have shape ``(N, 1, H, W)``: one filter serves every channel.
+is spent on the inserted zeros. Tensors are reshaped to ``(N, 1, H, W)``: one filter serves
+every channel. This is the general operation and the reference of the tests; the activation
+itself applies the same maps as banded matrix products (:mod:`mambano_core.ops.banded`),
+which is several times faster on CPUs.
 """
 
 from __future__ import annotations
@@ -78,30 +80,6 @@ def upsample_axis(x: Tensor, taps: Tensor, up: int, pad_lo: int, pad_hi: int, ax
     # Output sample j of the padded valid convolution is full-convolution sample j + k - 1 - pad_lo.
     start = k - 1 - pad_lo
     return _pad_axis(full, -start, start + out_len - full.shape[axis], axis)
-
-
-def downsample_axis(x: Tensor, taps: Tensor, down: int, axis: int) -> Tensor:
-    """Filter with ``taps`` (valid convolution) and keep every ``down``-th sample along one axis.
-
-    Parameters
-    ----------
-    x
-        Input of shape ``(N, 1, H, W)``.
-    taps
-        1-D filter of ``k`` taps.
-    down
-        Downsampling factor.
-    axis
-        2 (height) or 3 (width).
-
-    Returns
-    -------
-    Tensor
-        Length ``(n - k) // down + 1`` along ``axis``.
-    """
-    weight = _axis_kernel(taps.flip(0)[None], axis)
-    stride = (down, 1) if axis == 2 else (1, down)
-    return F.conv2d(x, weight, stride=stride)
 
 
 def upfirdn2d(
