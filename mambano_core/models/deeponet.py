@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mambano_core.errors import SpecError
+from mambano_core.models._args import positive_int as _positive_int
 from mambano_core.models.registry import register_model
 from mambano_core.ops.resample import resample
 
@@ -21,11 +22,6 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 _BRANCHES = ("cnn", "mlp")
 _BOUNDARIES = ("dirichlet", "periodic")
 
-
-def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SpecError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _choice(name: str, value: object, options: tuple[str, ...] | list[str]) -> str:

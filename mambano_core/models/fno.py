@@ -9,15 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mambano_core.errors import SpecError
+from mambano_core.models._args import positive_int as _positive_int
 from mambano_core.models.registry import register_model
 
 _BACKENDS = ("auto", "neuralop", "native")
 
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _ratio(name: str, value: object) -> float:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mambano_core.errors import SpecError
+from mambano_core.models._args import positive_int as _positive_int
 from mambano_core.models.registry import register_model
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -18,11 +19,6 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 _UP_MODES = ("transposed", "bilinear")
 _PAD_MODES = ("replicate", "reflect", "circular")
 
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _choice(name: str, value: object, options: tuple[str, ...] | list[str]) -> str:
