@@ -36,6 +36,7 @@ _BUILTIN: dict[str, str] = {
     "allen_cahn": f"{_PACKAGE}.allen_cahn:AllenCahn",
     "navier_stokes": f"{_PACKAGE}.navier_stokes:NavierStokes",
     "darcy": f"{_PACKAGE}.darcy:Darcy",
+    "airfoil": f"{_PACKAGE}.airfoil:Airfoil",
 }
 
 _REGISTRY: dict[str, str] = dict(_BUILTIN)

@@ -1,0 +1,275 @@
+"""Steady 2-D compressible Euler flow past a body on a Cartesian grid (immersed boundary).
+
+Cell-centred finite volumes on a stretched tensor-product grid (:mod:`.grid`): MUSCL
+reconstruction of the primitive variables with a slope limiter (van Leer 1979,
+:mod:`.reconstruction`), HLLC or Rusanov fluxes (Toro 2009, :mod:`.fluxes`), ghost-cell slip walls
+and characteristic far-field boundaries (:mod:`.kernels`). Steady states are reached by
+implicit local time stepping (LU-SGS, :mod:`.implicit`) accelerated by FAS multigrid
+(:mod:`.multigrid`), until the RMS density residual (the RMS of ``d rho / dt`` over fluid cells,
+in units of ``rho_inf`` and ``chord / sqrt(p_inf / rho_inf)``) falls below a tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mambano_core.solvers.euler import implicit, kernels, multigrid
+from mambano_core.solvers.euler.fluxes import FLUXES
+from mambano_core.solvers.euler.geometry import Airfoil
+from mambano_core.solvers.euler.grid import FLUID, Body, Grid, build_body
+from mambano_core.solvers.euler.reconstruction import LIMITERS
+
+
+@dataclass(frozen=True)
+class FlowConditions:
+    """Free stream: Mach number, angle of attack (degrees), ``gamma``, density and pressure."""
+
+    mach: float = 0.729
+    alpha_deg: float = 2.31
+    gamma: float = 1.4
+    rho: float = 1.0
+    p: float = 1.0
+
+    def primitive(self) -> np.ndarray:
+        """Free-stream ``(rho, u, v, p)``."""
+        speed = self.mach * math.sqrt(self.gamma * self.p / self.rho)
+        alpha = math.radians(self.alpha_deg)
+        return np.array([self.rho, speed * math.cos(alpha), speed * math.sin(alpha), self.p])
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """Discretisation and iteration controls of :func:`solve_steady`.
+
+    Local time steps ``dt = cfl / ((|u|+c)/dx + (|v|+c)/dy)``, with ``cfl`` growing
+    geometrically from ``cfl_start`` by ``cfl_growth`` per cycle up to ``cfl``; LU-SGS updates
+    are damped so that ``rho`` and ``p`` change by at most ``max_change`` (relative) per cell.
+    ``levels`` grids (1: single grid) form the multigrid hierarchy, V-cycles with one pre- and
+    ``post_smooth`` post-smoothing steps. If the residual has not fallen below 0.7 times its
+    previous minimum for ``stall_cycles`` cycles (multigrid can stall at a false fixed point
+    where the coarse-grid correction undoes the smoothing, e.g. along the wake's contact
+    discontinuity), the iteration goes on single-grid with ``cfl = single_grid_cfl``. ``tol`` is the
+    target RMS density residual; the first ``first_order_cycles`` cycles from a uniform start are
+    first order.
+    """
+
+    flux: str = "hllc"
+    limiter: str = "van_albada"
+    cfl: float = 10.0
+    cfl_start: float = 2.0
+    cfl_growth: float = 1.1
+    max_change: float = 0.2
+    levels: int = 5
+    tol: float = 1e-5
+    max_cycles: int = 1500
+    first_order_cycles: int = 20
+    post_smooth: int = 1
+    stall_cycles: int = 40
+    single_grid_cfl: float = 50.0
+
+    def ids(self) -> tuple[int, int]:
+        """Numeric ids of the flux and limiter."""
+        if self.flux not in FLUXES or self.limiter not in LIMITERS:
+            raise ValueError(f"unknown flux {self.flux!r} or limiter {self.limiter!r}")
+        return FLUXES[self.flux], LIMITERS[self.limiter]
+
+
+@dataclass
+class SteadyResult:
+    """A (converged or stopped) solution: primitive states ``W`` ``(4, NY, NX)`` on ``grid``.
+
+    ``residual`` is the last RMS density residual, ``cycles`` the number of multigrid cycles
+    (single-grid steps when ``levels = 1``) and ``history`` the residual before every cycle.
+    """
+
+    grid: Grid
+    body: Body
+    W: np.ndarray
+    residual: float
+    cycles: int
+    converged: bool
+    history: np.ndarray = field(repr=False)
+
+
+def apply_boundaries(
+    W: np.ndarray, G: np.ndarray, body: Body, free: np.ndarray, gamma: float, farfield: bool = True
+) -> None:
+    """Fill the wall-ghost states ``G`` and the boundary layers of ``W`` in place."""
+    kernels.fill_wall_ghosts(W, G, body.gj, body.gi, body.gdir, body.sj, body.si, body.sw, body.normal)
+    kernels.fill_edges(W, free, gamma, farfield)
+
+
+def uniform_state(grid: Grid, state: np.ndarray) -> np.ndarray:
+    """``(4, NY, NX)`` array holding ``state`` everywhere."""
+    return np.broadcast_to(np.asarray(state, dtype=np.float64)[:, None, None], (4,) + grid.shape).copy()
+
+
+class _Level:
+    """Arrays of one multigrid level (conservative ``U``, primitive ``W``, residual ``R``, forcing ``P``)."""
+
+    def __init__(self, grid: Grid, body: Body, free: np.ndarray, gamma: float) -> None:
+        self.grid, self.body, self.kind = grid, body, body.kind
+        self.W = uniform_state(grid, free)
+        self.G = np.zeros((4,) + self.W.shape)
+        self.U, self.R, self.P, self.dU, self.sx, self.sy, self.U0, self.Rr = (np.zeros_like(self.W) for _ in range(8))
+        self.dt, self.lam_x, self.lam_y = (np.zeros(grid.shape) for _ in range(3))
+        self.active = body.kind == FLUID  # relaxed cells (reset by the restriction on coarse levels)
+        kernels.to_conservative(self.W, gamma, self.U)
+
+
+class _Solver:
+    """FAS multigrid / LU-SGS iteration over a list of levels (finest first)."""
+
+    def __init__(self, levels: list[_Level], flow: FlowConditions, settings: SolverSettings) -> None:
+        self.levels, self.settings = levels, settings
+        self.depth = len(levels)  # levels in use (1 after a multigrid stall)
+        self.flux, self.limiter = settings.ids()
+        self.free, self.gamma = flow.primitive(), flow.gamma
+
+    def evaluate(self, lv: _Level, order: int, cfl: float, forcing: bool = True) -> float:
+        """Primitives, boundaries, time step and ``R + P`` of the level's ``U``; returns RMS of ``R_rho``."""
+        kernels.to_primitive(lv.U, lv.kind, self.gamma, lv.W)
+        apply_boundaries(lv.W, lv.G, lv.body, self.free, self.gamma)
+        kernels.local_time_step(lv.W, lv.kind, lv.grid.dx, lv.grid.dy, self.gamma, cfl, lv.dt)
+        if order:
+            kernels.limited_slopes(lv.W, lv.G, lv.kind, lv.grid.xc, lv.grid.yc, order, lv.sx, lv.sy)
+        else:
+            lv.sx[:] = 0.0
+            lv.sy[:] = 0.0
+        kernels.residual(lv.W, lv.G, lv.kind, lv.grid.dx, lv.grid.dy, lv.sx, lv.sy, self.flux, self.gamma, lv.R)
+        res = kernels.rms_density_residual(lv.R, lv.kind)
+        if forcing and lv is not self.levels[0]:  # the finest level has no forcing
+            lv.R += lv.P
+        return res
+
+    def smooth(self, lv: _Level) -> None:
+        """One damped LU-SGS step with the residual in ``lv.R``."""
+        implicit.spectral_radii(lv.W, self.gamma, lv.lam_x, lv.lam_y)
+        implicit.lusgs(lv.U, lv.R, lv.active, lv.grid.dx, lv.grid.dy, lv.dt, lv.lam_x, lv.lam_y, self.gamma, lv.dU)
+        implicit.limited_update(lv.U, lv.dU, lv.active, self.gamma, self.settings.max_change)
+
+    def cycle(self, level: int, order: int, cfl: float, stop_below: float = -1.0) -> float:
+        """One sawtooth V-cycle from ``level``; returns the RMS density residual before smoothing.
+
+        Nothing is changed if that residual is below ``stop_below``.
+        """
+        lv = self.levels[level]
+        res = self.evaluate(lv, order, cfl)
+        if res < stop_below:
+            return res
+        self.smooth(lv)
+        if level + 1 == self.depth:
+            return res
+        coarse = self.levels[level + 1]
+        self.evaluate(lv, order, cfl)
+        multigrid.restrict(lv.U, lv.R, lv.kind, lv.active, lv.grid.dx, lv.grid.dy, coarse.kind, coarse.grid.dx,
+                           coarse.grid.dy, coarse.U, coarse.Rr, coarse.active)
+        coarse.U0[:] = coarse.U
+        coarse.P[:] = 0.0
+        self.evaluate(coarse, 0, cfl, forcing=False)
+        coarse.P[:] = np.where(coarse.active, coarse.Rr - coarse.R, 0.0)
+        self.cycle(level + 1, 0, cfl)
+        multigrid.prolong_correction(lv.kind, coarse.kind, coarse.active, coarse.U, coarse.U0, lv.dU)
+        implicit.limited_update(lv.U, lv.dU, lv.active, self.gamma, self.settings.max_change)
+        for _ in range(self.settings.post_smooth):
+            self.evaluate(lv, order, cfl)
+            self.smooth(lv)
+        return res
+
+
+def solve_steady(
+    grid: Grid,
+    airfoil: Airfoil | None,
+    flow: FlowConditions,
+    settings: SolverSettings = SolverSettings(),
+    initial: np.ndarray | None = None,
+) -> SteadyResult:
+    """Iterate to a steady state: LU-SGS with local time steps and FAS multigrid (see the module).
+
+    Parameters
+    ----------
+    grid : Grid
+        The computational grid (coarsened ``settings.levels - 1`` times for multigrid, so its
+        cell counts must be divisible by ``2^(levels - 1)``).
+    airfoil : Airfoil or None
+        The body (``None``: free stream only).
+    flow : FlowConditions
+        Free stream and ``gamma``.
+    settings : SolverSettings
+        Scheme and stopping rule.
+    initial : numpy.ndarray, optional
+        Starting primitive state ``(4, NY, NX)``; the free stream by default (then the first
+        ``settings.first_order_cycles`` cycles are first order).
+
+    Returns
+    -------
+    SteadyResult
+        Final state, final RMS density residual, cycle count and residual history.
+    """
+    _, limiter = settings.ids()
+    free, gamma = flow.primitive(), flow.gamma
+    grids = [grid]
+    for _ in range(settings.levels - 1):
+        grids.append(grids[-1].coarsened())
+    levels = [_Level(g, build_body(g, airfoil), free, gamma) for g in grids]
+    fine = levels[0]
+    if initial is not None:
+        fine.W[:] = initial
+        kernels.to_conservative(fine.W, gamma, fine.U)
+    first_order = settings.first_order_cycles if initial is None else 0
+    solver = _Solver(levels, flow, settings)
+    history: list[float] = []
+    cycle, converged, res, switched = 0, False, math.inf, first_order
+    while cycle < settings.max_cycles:
+        order = 0 if cycle < first_order else limiter
+        cfl = min(settings.cfl, settings.cfl_start * settings.cfl_growth**cycle)
+        if solver.depth < len(levels):  # single-grid cycles after a multigrid stall
+            cfl = settings.single_grid_cfl
+        res = solver.cycle(0, order, cfl, settings.tol if order == limiter else -1.0)
+        history.append(res)
+        if not math.isfinite(res):
+            raise FloatingPointError(f"Euler solver diverged at cycle {cycle}")
+        converged = order == limiter and res < settings.tol
+        if converged:
+            break
+        window = settings.stall_cycles
+        if solver.depth == 1 and cycle - switched >= window:
+            solver.depth, switched = len(levels), cycle  # back to multigrid
+        elif (solver.depth > 1 and order == limiter and cycle - switched >= 2 * window
+              and min(history[-window:]) > 0.9 * min(history[:-window])):
+            solver.depth, switched = 1, cycle  # multigrid stalled: single-grid cycles
+        cycle += 1
+    kernels.to_primitive(fine.U, fine.kind, gamma, fine.W)
+    apply_boundaries(fine.W, fine.G, fine.body, free, gamma)
+    return SteadyResult(grid, fine.body, fine.W, res, cycle, converged, np.asarray(history))
+
+
+def mach_number(W: np.ndarray, gamma: float = 1.4) -> np.ndarray:
+    """Local Mach number ``|u| / c`` of primitive states ``W`` (leading axis 4)."""
+    return np.hypot(W[1], W[2]) / np.sqrt(gamma * W[3] / W[0])
+
+
+def sample_field(result: SteadyResult, values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of cell-centred ``values`` ``(NY, NX)`` at points, over fluid cells only.
+
+    Weights of non-fluid cells are dropped and the rest renormalised; points without a fluid
+    neighbour (inside the body) get NaN.
+    """
+    grid = result.grid
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    i0 = np.clip(np.searchsorted(grid.xc, x) - 1, 0, grid.xc.size - 2)
+    j0 = np.clip(np.searchsorted(grid.yc, y) - 1, 0, grid.yc.size - 2)
+    tx = np.clip((x - grid.xc[i0]) / (grid.xc[i0 + 1] - grid.xc[i0]), 0.0, 1.0)
+    ty = np.clip((y - grid.yc[j0]) / (grid.yc[j0 + 1] - grid.yc[j0]), 0.0, 1.0)
+    fluid = result.body.kind == FLUID
+    total = np.zeros(x.shape)
+    weight = np.zeros(x.shape)
+    for dj, di, w in ((0, 0, (1 - tx) * (1 - ty)), (0, 1, tx * (1 - ty)), (1, 0, (1 - tx) * ty), (1, 1, tx * ty)):
+        w = w * fluid[j0 + dj, i0 + di]
+        total += w * values[j0 + dj, i0 + di]
+        weight += w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 1e-12, total / weight, np.nan)
