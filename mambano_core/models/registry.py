@@ -28,6 +28,7 @@ _BUILTIN_MODULES = (
     "mambano_core.models.unet",
     "mambano_core.models.resnet",
     "mambano_core.models.mambano",
+    "mambano_core.models.cno",
     "mambano_core.models.fno",
     "mambano_core.models.deeponet",
     "mambano_core.models.galerkin_transformer",
