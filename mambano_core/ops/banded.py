@@ -24,6 +24,7 @@ device, dtype), i.e. per grid size.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -93,6 +94,45 @@ class StridedFIR:
         return self.m if block >= self.m else block
 
 
+@dataclass(frozen=True)
+class MatrixMap:
+    """A linear map along one axis given by a banded ``(n, m)`` matrix, ``out = x @ M``.
+
+    For maps that are not strided filters (e.g. bicubic interpolation with its border rules).
+    ``build(*args)`` returns the float64 matrix; it runs once per map, device and dtype (cached).
+
+    Attributes
+    ----------
+    build, args
+        Matrix builder and its (hashable) arguments.
+    n, m
+        Input and output lengths.
+    transposed
+        Apply ``M^T`` instead (the adjoint; ``n`` and ``m`` are then swapped).
+    """
+
+    build: Callable[..., Tensor]
+    args: tuple
+    n: int
+    m: int
+    transposed: bool = False
+
+    def adjoint(self) -> MatrixMap:
+        """The transposed map (the backward pass)."""
+        return MatrixMap(self.build, self.args, self.m, self.n, not self.transposed)
+
+    def dense(self) -> Tensor:
+        """The float64 ``(n, m)`` matrix."""
+        mat = self.build(*self.args).to(torch.float64)
+        mat = mat.t() if self.transposed else mat
+        if tuple(mat.shape) != (self.n, self.m):
+            raise ValueError(f"matrix builder returned shape {tuple(mat.shape)}, expected {(self.n, self.m)}")
+        return mat.contiguous()
+
+
+LinearMap = StridedFIR | MatrixMap
+
+
 def _matrix(fir: StridedFIR, rows: int, first_row: int, cols: int) -> Tensor:
     """``M[r, j] = g[j a - (first_row + r) b + c]`` as a float64 (rows, cols) tensor."""
     g = torch.tensor(fir.taps, dtype=torch.float64)
@@ -127,37 +167,64 @@ def _blocks(fir: StridedFIR, block: int, s0: int, win: int) -> tuple[Block, ...]
 
 @lru_cache(maxsize=1024)
 def fir_matrix(
-    fir: StridedFIR, device: torch.device, dtype: torch.dtype, budget: int, dense_limit: int
-) -> tuple[Tensor, tuple[Block, ...] | None]:
-    """Cached matrix of ``fir`` for a grid size, device and dtype (see :meth:`StridedFIR.block_size`).
+    fir: LinearMap, device: torch.device, dtype: torch.dtype, budget: int, dense_limit: int
+) -> tuple[Tensor, tuple[tuple[int, int, Tensor], ...] | None]:
+    """Cached matrices of a map for a grid size, device and dtype.
 
     Returns
     -------
-    (Tensor, tuple of Block or None)
-        The dense ``(n, m)`` matrix and ``None``, or the shared ``(Win, block)`` matrix of
-        every output block with the blocks' input windows.
+    (Tensor, tuple or None)
+        The dense ``(n, m)`` matrix and ``None``; or, for blocked maps, the shared matrix and the
+        output blocks in order as ``(in_lo, in_hi, matrix)``: block ``i`` is
+        ``x[in_lo:in_hi] @ matrix`` (views of the shared matrix for strided filters).
     """
-    block = fir.block_size(budget, dense_limit)
     with torch.inference_mode(False):  # usable later in differentiable passes
+        if isinstance(fir, MatrixMap):
+            return _matrix_map_blocks(fir, device, dtype, budget, dense_limit)
+        block = fir.block_size(budget, dense_limit)
         if block == fir.m:
             return _matrix(fir, fir.n, 0, fir.m).to(device=device, dtype=dtype), None
         s0, win = fir.window(block)
         mat = _matrix(fir, win, s0, block).to(device=device, dtype=dtype)
-        return mat, _blocks(fir, block, s0, win)
+        blocks = tuple((b.in_lo, b.in_hi, mat[b.r0 : b.r1, : b.cols]) for b in _blocks(fir, block, s0, win))
+        return mat, blocks
 
 
-def _forward(x: Tensor, fir: StridedFIR, dim: int) -> Tensor:
+def _matrix_map_blocks(
+    fmap: MatrixMap, device: torch.device, dtype: torch.dtype, budget: int, dense_limit: int
+) -> tuple[Tensor, tuple[tuple[int, int, Tensor], ...] | None]:
+    """Dense matrix of ``fmap``, cut into column blocks reading about ``budget`` input rows."""
+    dense = fmap.dense()
+    if fmap.n <= dense_limit:
+        return dense.to(device=device, dtype=dtype), None
+    nonzero = dense != 0
+    rows = torch.arange(fmap.n)[:, None]
+    first = torch.where(nonzero, rows, fmap.n).amin(0)  # first and last used input per output
+    last = torch.where(nonzero, rows, -1).amax(0)
+    support = int((last - first).clamp(min=0).max()) + 1
+    block = max(1, math.floor((budget - support) * fmap.m / fmap.n))
+    if block >= fmap.m:
+        return dense.to(device=device, dtype=dtype), None
+    blocks = []
+    for j0 in range(0, fmap.m, block):
+        j1 = min(fmap.m, j0 + block)
+        lo, hi = int(first[j0:j1].min()), int(last[j0:j1].max()) + 1
+        lo, hi = (0, 1) if hi <= lo else (lo, hi)  # an all-zero block still reads one row
+        blocks.append((lo, hi, dense[lo:hi, j0:j1].to(device=device, dtype=dtype)))
+    return dense.to(device=device, dtype=dtype), tuple(blocks)
+
+
+def _forward(x: Tensor, fir: LinearMap, dim: int) -> Tensor:
     """``fir`` along ``dim`` (-1 or -2) of ``x``: one dense product or one product per block."""
     mat, blocks = fir_matrix(fir, x.device, x.dtype, WINDOW_BUDGET, DENSE_LIMIT)
     if dim == -1:
         if blocks is None:
             return x @ mat
-        parts = [x[..., b.in_lo : b.in_hi] @ mat[b.r0 : b.r1, : b.cols] for b in blocks]
+        parts = [x[..., lo:hi] @ sub for lo, hi, sub in blocks]
     else:
-        mat_t = mat.t()
         if blocks is None:
-            return mat_t @ x
-        parts = [mat_t[: b.cols, b.r0 : b.r1] @ x[..., b.in_lo : b.in_hi, :] for b in blocks]
+            return mat.t() @ x
+        parts = [sub.t() @ x[..., lo:hi, :] for lo, hi, sub in blocks]
     return torch.cat(parts, dim=dim)
 
 
@@ -169,7 +236,7 @@ class _BandedApply(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, fir: StridedFIR, dim: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, fir: LinearMap, dim: int) -> Tensor:  # type: ignore[override]
         ctx.fir, ctx.dim = fir, dim
         return _forward(x, fir, dim)
 
@@ -180,7 +247,7 @@ class _BandedApply(torch.autograd.Function):
         return _apply(grad, ctx.fir.adjoint(), ctx.dim), None, None
 
 
-def _apply(x: Tensor, fir: StridedFIR, dim: int) -> Tensor:
+def _apply(x: Tensor, fir: LinearMap, dim: int) -> Tensor:
     """Check the length, then apply ``fir`` along ``dim`` (through autograd when needed)."""
     if x.shape[dim] != fir.n:
         raise ValueError(f"expected length {fir.n} along dim {dim}, got {x.shape[dim]}")
@@ -189,11 +256,11 @@ def _apply(x: Tensor, fir: StridedFIR, dim: int) -> Tensor:
     return _forward(x, fir, dim)
 
 
-def apply_last(x: Tensor, fir: StridedFIR) -> Tensor:
+def apply_last(x: Tensor, fir: LinearMap) -> Tensor:
     """Apply ``fir`` along the last dimension of ``x`` (any leading shape); differentiable."""
     return _apply(x, fir, -1)
 
 
-def apply_rows(x: Tensor, fir: StridedFIR) -> Tensor:
+def apply_rows(x: Tensor, fir: LinearMap) -> Tensor:
     """Apply ``fir`` along the second-to-last dimension of ``x`` (``(..., n, W)``); differentiable."""
     return _apply(x, fir, -2)
