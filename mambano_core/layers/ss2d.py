@@ -106,15 +106,18 @@ class SS2D(nn.Module):
         length = height * width
         work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
         xs = cross_scan(x.to(work))  # (B, K, d, L)
-        x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight.to(work))
-        dts, bs, cs = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=2)
-        dts = torch.einsum("bkrl,kdr->bkdl", dts, self.dt_proj_weight.to(work))
+        sizes = [self.dt_rank, self.d_state, self.d_state]
+        w_dt, w_b, w_c = torch.split(self.x_proj_weight.to(work), sizes, dim=1)
+        # delta = W_dtproj (W_dt x): the low-rank product is formed first ((K, d, d), tiny), so the
+        # large tensors see one plain matmul each; B and C come out contiguous for the scan.
+        w_delta = torch.matmul(self.dt_proj_weight.to(work), w_dt)
+        dts, bs, cs = (torch.matmul(w, xs) for w in (w_delta, w_b, w_c))
         ys = selective_scan_fn(
             xs.reshape(batch, K * dim, length),
             dts.reshape(batch, K * dim, length),
             -torch.exp(self.A_log.to(work)).reshape(K * dim, self.d_state),
-            bs.contiguous(),
-            cs.contiguous(),
+            bs,
+            cs,
             self.D.to(work).reshape(-1),
             z=None,
             delta_bias=self.dt_proj_bias.to(work).reshape(-1),
