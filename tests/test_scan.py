@@ -346,3 +346,21 @@ def test_fused_keeps_numba_thread_setting() -> None:
     before = numba.get_num_threads()
     selective_scan_fn(**make_inputs(1, 2, 5, 2, "shared"), backend="fused")
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.skipif("fused" not in FAST, reason="numba is not installed")
+def test_fused_softplus_is_accurate_in_float32() -> None:
+    """The kernels' vectorised float32 softplus (exp and log1p polynomials) vs float64 PyTorch."""
+    import numpy as np
+
+    from mambano_core.ops.scan import _numba_kernels as nk
+
+    raw = np.concatenate([np.linspace(-40, 40, 20001), [-1e-7, 0.0, 1e-7, 19.999, 20.0, 20.001]])
+    out = np.empty(raw.size, np.float32)
+    nk._delta_row(raw.astype(np.float32), np.float32(0.25), True, out)
+    ref = torch.nn.functional.softplus(torch.from_numpy(raw.astype(np.float32).astype(np.float64) + 0.25))
+    rel = np.abs(out - ref.numpy()) / ref.numpy()
+    assert rel.max() < 1e-6
+    plain = np.empty(raw.size, np.float32)
+    nk._delta_row(raw.astype(np.float32), np.float32(0.25), False, plain)
+    np.testing.assert_array_equal(plain, raw.astype(np.float32) + np.float32(0.25))

@@ -2,7 +2,8 @@
 
 Mamba recurrence (Gu & Dao 2023, Alg. 2), run per (batch, channel) with the state in small local
 buffers: h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, out_t = (<C_t, h_t> + D u_t) silu(z_t).
-(delta_bias and softplus, elementwise on delta, are done by PyTorch before these kernels.) The
+delta = softplus(delta_raw + delta_bias) (or without softplus) is formed inside the kernels
+and recomputed in the backward, so the (batch, dim, L) delta never exists in memory. The
 backward follows mamba-ssm's CUDA kernel: states are checkpointed every ``T`` steps in the forward; the
 backward walks the chunks in reverse, recomputes a chunk's states from its checkpoint and runs the
 adjoint recurrence g_t = C_t dy_t + exp(delta_{t+1} A) g_{t+1} through it.
@@ -83,6 +84,60 @@ def _fexp_overload(x):  # pragma: no cover - typing hook
     return lambda x: math.exp(x)
 
 
+def flog1p(x: float) -> float:
+    """log(1 + x); a vectorisable float32 polynomial for float32 and libm for float64."""
+    return math.log1p(x)
+
+
+def _log1p_f32(x):  # pragma: no cover - compiled by numba
+    """Cephes-style logf of u = 1 + x (max rel. error ~1e-7), corrected to log1p, branch-free."""
+    u = x + _F32(1.0)
+    bits = _F32(u).view(np.int32)
+    e = np.int32(bits >> np.int32(23)) - np.int32(126)
+    mbits = np.int32((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000))
+    m = mbits.view(np.float32)  # mantissa in [0.5, 1)
+    small = m < _F32(0.707106781186547524)
+    e = e - np.int32(1) if small else e
+    m = m + m - _F32(1.0) if small else m - _F32(1.0)
+    z = m * m
+    p = _F32(7.0376836292e-2)
+    p = fma(p, m, _F32(-1.1514610310e-1))
+    p = fma(p, m, _F32(1.1676998740e-1))
+    p = fma(p, m, _F32(-1.2420140846e-1))
+    p = fma(p, m, _F32(1.4249322787e-1))
+    p = fma(p, m, _F32(-1.6668057665e-1))
+    p = fma(p, m, _F32(2.0000714765e-1))
+    p = fma(p, m, _F32(-2.4999993993e-1))
+    p = fma(p, m, _F32(3.3333331174e-1))
+    fe = _F32(e)
+    y = p * m * z
+    y = fma(fe, _F32(-2.12194440e-4), y)
+    y = fma(z, _F32(-0.5), y)
+    r = fma(fe, _F32(0.693359375), m + y)  # log(u)
+    # log1p(x) = log(u) * x / (u - 1) recovers the bits of x lost in rounding 1 + x.
+    d = u - _F32(1.0)
+    return x if d == _F32(0.0) else r * (x / d)
+
+
+@overload(flog1p, jit_options={"cache": True})
+def _flog1p_overload(x):  # pragma: no cover - typing hook
+    """Pick the log1p implementation from the argument type."""
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return _log1p_f32
+    return lambda x: math.log1p(x)
+
+
+@njit(cache=True)
+def _delta_row(dtr, bias, softplus, out):  # pragma: no cover
+    """out = softplus(dtr + bias) (PyTorch's threshold 20), or dtr + bias; vectorised."""
+    for i in range(dtr.shape[0]):
+        v = dtr[i] + bias
+        if softplus:
+            sp = flog1p(fexp(v))
+            v = v if v > _F32(20.0) else sp
+        out[i] = v
+
+
 @njit(cache=True)
 def _tree_sum(x, m):  # pragma: no cover - compiled
     """Sum of x[:m] by pairwise halving (vectorisable, fixed order); overwrites x."""
@@ -156,7 +211,7 @@ def _sigmoid_row(zr, sg):  # pragma: no cover
 
 
 @njit(cache=True)
-def _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, T, store, out, ckpt, last, b, d):  # noqa: E501  # pragma: no cover
+def _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last, b, d):  # noqa: E501  # pragma: no cover
     """Forward of one (batch, channel) row: out[b, d] = (<C_t, h_t> + D u_t) silu(z_t), the last
     state and the chunk-start checkpoints."""
     L, N = u.shape[2], A.shape[1]
@@ -165,6 +220,7 @@ def _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, T, store, out, ckpt, last, b, d
     Brow = Bm[b if Bm.shape[0] > 1 else 0, d // gsb]
     Crow = Cm[b if Cm.shape[0] > 1 else 0, d // gsc]
     h, dtub, sg = np.zeros(N, u.dtype), np.empty(T, u.dtype), np.empty(T, u.dtype)
+    dlt = np.empty(T, u.dtype)
     dAT, HT = np.empty(N * T, u.dtype), np.empty(N * (T + 1), u.dtype)
     for c in range((L + T - 1) // T):
         t0 = c * T
@@ -173,7 +229,9 @@ def _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, T, store, out, ckpt, last, b, d
             for n in range(N):
                 ckpt[b, d, c, n] = h[n]
         ur, yr = u[b, d, t0:t1], out[b, d, t0:t1]
-        _chunk_states(ur, dt[b, d, t0:t1], A[d], Brow, tsb, t0, h, dtub, dAT, HT)
+        dr = dlt[: t1 - t0]
+        _delta_row(dt[b, d, t0:t1], dbias[d], softplus, dr)
+        _chunk_states(ur, dr, A[d], Brow, tsb, t0, h, dtub, dAT, HT)
         _chunk_output(ur, Crow, tsc, t0, Dv[d], HT, yr)
         if has_z:
             zr = z[b, d, t0:t1]
@@ -187,20 +245,21 @@ def _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, T, store, out, ckpt, last, b, d
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def scan_fwd(u, dt, A, Bm, Cm, Dv, z, has_z, T, store, out, ckpt, last):  # noqa: E501  # pragma: no cover
+def scan_fwd(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last):  # noqa: E501  # pragma: no cover
     """Forward scan, parallel over (batch, channel); writes ``out`` (batch, dim, L), ``last``
-    (batch, dim, N) and, if ``store``, the chunk-start states ``ckpt`` (batch, dim, ceil(L/T), N)."""
+    (batch, dim, N) and, if ``store``, the chunk-start states ``ckpt`` (batch, dim, ceil(L/T), N).
+    ``dt`` is the raw delta: the kernel uses softplus(dt + dbias) (or dt + dbias)."""
     nbatch, dim = u.shape[0], u.shape[1]
     for k in prange(nbatch * dim):
-        _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, T, store, out, ckpt, last, k // dim, k % dim)
+        _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last, k // dim, k % dim)  # noqa: E501
 
 
 @njit(cache=True, nogil=True)
-def scan_fwd_serial(u, dt, A, Bm, Cm, Dv, z, has_z, T, store, out, ckpt, last):  # noqa: E501  # pragma: no cover
+def scan_fwd_serial(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last):  # noqa: E501  # pragma: no cover
     """:func:`scan_fwd` on one thread (float64 checks: half the compile time of a prange)."""
     nbatch, dim = u.shape[0], u.shape[1]
     for k in range(nbatch * dim):
-        _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, T, store, out, ckpt, last, k // dim, k % dim)
+        _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last, k // dim, k % dim)  # noqa: E501
 
 
 @njit(cache=True)
@@ -299,7 +358,7 @@ def _input_grads(ur, dtr, Ad, Brow, tsb, t0, Dd, dyp, HT, GT, RT, sb, sa, tmp, d
 
 
 @njit(cache=True)
-def _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, T, ckpt, dout, dlast, b, d_lo, d_hi, p, du, ddt, dz, dA, dD, dBp, dCp):  # noqa: E501  # pragma: no cover
+def _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dlast, b, d_lo, d_hi, p, du, ddt, dz, dA, dD, dDb, dBp, dCp):  # noqa: E501  # pragma: no cover
     """Backward of channels [d_lo, d_hi) of batch b, chunk by chunk from the end."""
     L, N = u.shape[2], A.shape[1]
     gsb, gsc = u.shape[1] // Bm.shape[1], u.shape[1] // Cm.shape[1]
@@ -309,8 +368,8 @@ def _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, T, ckpt, dout, dlast, b, d_lo, d_h
     for j in range(d_hi - d_lo):
         for n in range(N):
             r[j, n] = dlast[b, d_lo + j, n]
-    rows = np.empty((7, T), u.dtype)
-    dtub, sb, sa, tmp, yb, sg, dyp = rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6]
+    rows = np.empty((8, T), u.dtype)
+    dtub, sb, sa, tmp, yb, sg, dyp, dlt = rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7]
     dAT, GT, RT = np.empty(N * T, u.dtype), np.empty(N * T, u.dtype), np.empty(N * T, u.dtype)
     HT = np.empty(N * (T + 1), u.dtype)
     for c in range((L + T - 1) // T - 1, -1, -1):
@@ -319,7 +378,8 @@ def _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, T, ckpt, dout, dlast, b, d_lo, d_h
         m = t1 - t0
         for d in range(d_lo, d_hi):
             Brow, Crow = Bm[bb, d // gsb], Cm[bc, d // gsc]
-            ur, dtr = u[b, d, t0:t1], dt[b, d, t0:t1]
+            ur, dtr = u[b, d, t0:t1], dlt[:m]
+            _delta_row(dt[b, d, t0:t1], dbias[d], softplus, dtr)
             _chunk_states(ur, dtr, A[d], Brow, tsb, t0, ckpt[b, d, c], dtub, dAT, HT)
             dzr = dz[b, d, t0:t1] if has_z else sg
             _gate_grads(ur, z[b, d, t0:t1], dout[b, d, t0:t1], Dv[d], has_z, Crow, tsc, t0, HT, yb, sg, dyp[:m], dzr)  # noqa: E501
@@ -327,29 +387,37 @@ def _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, T, ckpt, dout, dlast, b, d_lo, d_h
             _adjoint(Crow, tsc, t0, dyp[:m], dAT, r[d - d_lo], GT, RT)
             _acc_rows(dCp[p, b, d // gsc], tsc, t0, m, HT, 1, dyp)  # dC_t += dy_t h_t
             _acc_rows(dBp[p, b, d // gsb], tsb, t0, m, GT, 0, dtub)  # dB_t += g_t dt_t u_t
-            _input_grads(ur, dtr, A[d], Brow, tsb, t0, Dv[d], dyp, HT, GT, RT, sb, sa, tmp, du[b, d, t0:t1], ddt[b, d, t0:t1], dA[b, d])  # noqa: E501
+            ddr = ddt[b, d, t0:t1]
+            _input_grads(ur, dtr, A[d], Brow, tsb, t0, Dv[d], dyp, HT, GT, RT, sb, sa, tmp, du[b, d, t0:t1], ddr, dA[b, d])  # noqa: E501
+            if softplus:  # d softplus(v) / dv = sigmoid(v), v = raw delta + bias
+                raw, bd = dt[b, d, t0:t1], dbias[d]
+                for i in range(m):
+                    ddr[i] = ddr[i] / (_F32(1.0) + fexp(-(raw[i] + bd)))
+            for i in range(m):
+                tmp[i] = ddr[i]
+            dDb[b, d] += _tree_sum(tmp, m)
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def scan_bwd(u, dt, A, Bm, Cm, Dv, z, has_z, T, ckpt, dout, dlast, work_groups, parts, du, ddt, dz, dA, dD, dBp, dCp):  # noqa: E501  # pragma: no cover
+def scan_bwd(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dlast, work_groups, parts, du, ddt, dz, dA, dD, dDb, dBp, dCp):  # noqa: E501  # pragma: no cover
     """Backward scan. Work unit = (batch, work group, part): a slice of channels whose B/C
     gradient rows it owns in ``dBp``/``dCp`` (parts, batch, G, N, L or 1), so there are no write
-    races; du, ddt, dz are (batch, dim, L); dA (batch, dim, N) and dD (batch, dim) are
-    accumulated in float64."""
+    races; du, ddt (with respect to the raw delta), dz are (batch, dim, L); dA (batch, dim, N),
+    dD and dDb (the delta bias; batch, dim) are accumulated in float64."""
     nbatch, dim = u.shape[0], u.shape[1]
     dw = dim // work_groups
     for k in prange(nbatch * work_groups * parts):
         b, gw, p = k // (work_groups * parts), (k // parts) % work_groups, k % parts
         d_lo, d_hi = gw * dw + (p * dw) // parts, gw * dw + ((p + 1) * dw) // parts
-        _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, T, ckpt, dout, dlast, b, d_lo, d_hi, p, du, ddt, dz, dA, dD, dBp, dCp)  # noqa: E501
+        _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dlast, b, d_lo, d_hi, p, du, ddt, dz, dA, dD, dDb, dBp, dCp)  # noqa: E501
 
 
 @njit(cache=True, nogil=True)
-def scan_bwd_serial(u, dt, A, Bm, Cm, Dv, z, has_z, T, ckpt, dout, dlast, work_groups, parts, du, ddt, dz, dA, dD, dBp, dCp):  # noqa: E501  # pragma: no cover
+def scan_bwd_serial(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dlast, work_groups, parts, du, ddt, dz, dA, dD, dDb, dBp, dCp):  # noqa: E501  # pragma: no cover
     """:func:`scan_bwd` on one thread (float64 checks: half the compile time of a prange)."""
     nbatch, dim = u.shape[0], u.shape[1]
     dw = dim // work_groups
     for k in range(nbatch * work_groups * parts):
         b, gw, p = k // (work_groups * parts), (k // parts) % work_groups, k % parts
         d_lo, d_hi = gw * dw + (p * dw) // parts, gw * dw + ((p + 1) * dw) // parts
-        _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, T, ckpt, dout, dlast, b, d_lo, d_hi, p, du, ddt, dz, dA, dD, dBp, dCp)  # noqa: E501
+        _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dlast, b, d_lo, d_hi, p, du, ddt, dz, dA, dD, dDb, dBp, dCp)  # noqa: E501

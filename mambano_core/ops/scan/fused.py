@@ -4,8 +4,8 @@ Mamba selective scan (Gu & Dao 2023) computed like mamba-ssm's CUDA kernel: sequ
 per (batch, channel) with the state in L1, parallel over channels (numba ``prange``), states
 checkpointed every ``CHUNK`` steps and recomputed chunk by chunk in the backward. The kernels live
 in :mod:`mambano_core.ops.scan._numba_kernels`; this module wraps them in an autograd Function.
-delta_bias and softplus are applied by PyTorch before the kernel (vectorised there, differentiated
-by autograd); D u and the silu(z) gate are fused into the kernels.
+delta_bias, softplus, D u and the silu(z) gate are fused into the kernels (mamba-ssm's CUDA kernel
+does the same), so no (batch, dim, L) intermediate of delta is ever stored.
 
 float32 (and upcast half/bfloat16) runs the parallel kernels. float64, which exists for checks
 such as gradcheck, runs the same code on one thread: a ``prange`` kernel doubles numba's compile
@@ -22,7 +22,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from mambano_core.ops.scan._common import BackendUnavailableError, check_inputs, work_dtype
@@ -88,21 +87,22 @@ class _FusedScan(torch.autograd.Function):
     """(u, delta, A, B, C, D, z) -> (out, last state) through the numba kernels."""
 
     @staticmethod
-    def forward(ctx, u, dt, A, Bn, Cn, D, z, store):  # type: ignore[override]
+    def forward(ctx, u, dt, A, Bn, Cn, D, z, delta_bias, softplus, store):  # type: ignore[override]
         from mambano_core.ops.scan import _numba_kernels as nk
 
         batch, dim, length = u.shape
         n = A.shape[1]
         Dv = D if D is not None else u.new_zeros(dim)
+        bias = delta_bias if delta_bias is not None else u.new_zeros(dim)
         zv = z if z is not None else u
         out, last = torch.empty_like(u), u.new_empty((batch, dim, n))
         ckpt = u.new_empty((batch, dim, math.ceil(length / CHUNK), n) if store else (1, 1, 1, n))
         kernel = nk.scan_fwd if u.dtype == torch.float32 else nk.scan_fwd_serial
         arrays = map(_np, (u, dt, A, Bn, Cn, Dv, zv))
         with _numba_threads():
-            kernel(*arrays, z is not None, CHUNK, store, _np(out), _np(ckpt), _np(last))
-        ctx.save_for_backward(u, dt, A, Bn, Cn, Dv, zv, ckpt)
-        ctx.has_z = z is not None
+            kernel(*arrays, z is not None, _np(bias), softplus, CHUNK, store, _np(out), _np(ckpt), _np(last))
+        ctx.save_for_backward(u, dt, A, Bn, Cn, Dv, zv, bias, ckpt)
+        ctx.has_z, ctx.softplus = z is not None, softplus
         ctx.set_materialize_grads(False)
         return out, last
 
@@ -110,7 +110,7 @@ class _FusedScan(torch.autograd.Function):
     def backward(ctx, dout, dlast):  # type: ignore[override]
         from mambano_core.ops.scan import _numba_kernels as nk
 
-        u, dt, A, Bn, Cn, Dv, zv, ckpt = ctx.saved_tensors
+        u, dt, A, Bn, Cn, Dv, zv, bias, ckpt = ctx.saved_tensors
         batch, dim, _ = u.shape
         n = A.shape[1]
         dout = torch.zeros_like(u) if dout is None else dout.to(u.dtype).contiguous()
@@ -119,15 +119,16 @@ class _FusedScan(torch.autograd.Function):
         dz = torch.empty_like(u) if ctx.has_z else u.new_empty((1, 1, 1))
         dA = torch.zeros((batch, dim, n), dtype=torch.float64)
         dD = torch.zeros((batch, dim), dtype=torch.float64)
+        dbias = torch.zeros((batch, dim), dtype=torch.float64)
         kernel = nk.scan_bwd if u.dtype == torch.float32 else nk.scan_bwd_serial
         with _numba_threads() as threads:
             groups, parts = _work_split(Bn, Cn, batch, dim, threads)
             dBp = u.new_zeros((parts, batch) + tuple(Bn.shape[1:]))
             dCp = u.new_zeros((parts, batch) + tuple(Cn.shape[1:]))
             kernel(
-                *map(_np, (u, dt, A, Bn, Cn, Dv, zv)), ctx.has_z, CHUNK, _np(ckpt), _np(dout),
-                _np(dlast), groups, parts, _np(du), _np(ddt), _np(dz), _np(dA), _np(dD),
-                _np(dBp), _np(dCp),
+                *map(_np, (u, dt, A, Bn, Cn, Dv, zv)), ctx.has_z, _np(bias), ctx.softplus, CHUNK,
+                _np(ckpt), _np(dout), _np(dlast), groups, parts, _np(du), _np(ddt), _np(dz),
+                _np(dA), _np(dD), _np(dbias), _np(dBp), _np(dCp),
             )  # fmt: skip
         need = ctx.needs_input_grad
         return (
@@ -138,6 +139,8 @@ class _FusedScan(torch.autograd.Function):
             _reduce_parts(dCp, Cn) if need[4] else None,
             dD.sum(0).to(u.dtype) if need[5] else None,
             dz if need[6] else None,
+            dbias.sum(0).to(u.dtype) if need[7] else None,
+            None,
             None,
         )
 
@@ -180,19 +183,15 @@ def selective_scan_fused(
     if not numba_available():
         raise BackendUnavailableError("the 'fused' scan backend needs numba (pip install numba)")
     work = work_dtype(u.dtype)
-    uw, dt = u.to(work).contiguous(), delta.to(work)
-    if delta_bias is not None:
-        dt = dt + delta_bias.to(work)[:, None]
-    if delta_softplus:
-        dt = F.softplus(dt)
 
     def prep(x: Tensor | None) -> Tensor | None:
         return None if x is None else x.to(work).contiguous()
 
-    inputs = (uw, dt.contiguous(), prep(A), _normalise_bc(B.to(work), shape.groups_b),
-              _normalise_bc(C.to(work), shape.groups_c), prep(D), prep(z))  # fmt: skip
+    inputs = (prep(u), prep(delta), prep(A), _normalise_bc(B.to(work), shape.groups_b),
+              _normalise_bc(C.to(work), shape.groups_c), prep(D), prep(z), prep(delta_bias))  # fmt: skip
     store = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in inputs)
-    out, last = _FusedScan.apply(*inputs, store)  # store: keep checkpoints for a backward
+    # store: keep checkpoints for a backward
+    out, last = _FusedScan.apply(*inputs, bool(delta_softplus), store)
     out = out.to(u.dtype)
     return (out, last) if return_last_state else out
 
