@@ -7,7 +7,8 @@ Prints
 1. MambaNO (default size) forward time at 64^2, 128^2, 256^2 (batch 4, ``torch.no_grad``) and
    the 256/64 ratio;
 2. forward + backward time per batch of 16 at 64^2 for every model in ``available_models()``,
-   with parameter counts and peak memory.
+   with parameter counts and peak memory, at the default sizes and at about 2M parameters
+   (``EQUAL_PARAMETER_ARGS``), each as a ratio to CNO (Raonic et al. 2023) in the same run.
 
 Every measurement runs in a fresh subprocess, so the peak resident set size (RSS; on CUDA the
 peak allocated device memory) belongs to that measurement alone. Times are medians of
@@ -37,6 +38,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mambano_core.models.registry import available_models, build_model, count_parameters  # noqa: E402
 
 
+#: Arguments that bring each model to about 2M parameters (one input, one output channel).
+EQUAL_PARAMETER_ARGS: dict[str, dict[str, Any]] = {
+    "mambano": {},  # default C = 16: 1.85M
+    "cno": {"channels": 26},  # 1.95M (default c = 32: 2.94M)
+    "fno": {"width": 32},  # 2.10M
+    "deeponet": {},  # 2.40M
+    "galerkin_transformer": {"width": 208, "ffn_width": 416},  # 2.00M
+    "unet": {"channels": 16},  # 1.94M
+    "resnet": {"channels": 96, "blocks": 12},  # 2.00M
+    "ffnn": {},  # 2.30M
+}
+
+
 def scan_backend_in_use(device: str) -> str:
     """The backend that ``selective_scan_fn(backend="auto")`` resolves to on ``device``."""
     from mambano_core.ops.scan import resolve_backend
@@ -61,7 +75,8 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     device, repeats = job["device"], job["repeats"]
     if job["threads"]:
         torch.set_num_threads(job["threads"])
-    model = build_model(job["model"], {"in_channels": 1, "out_channels": 1}).to(device)
+    args = {"in_channels": 1, "out_channels": 1, **job.get("args", {})}
+    model = build_model(job["model"], args).to(device)
     x = torch.randn(job["batch"], 1, job["size"], job["size"], device=device)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -113,6 +128,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-equal-parameters", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -137,20 +153,42 @@ def _scaling(args: argparse.Namespace, base: dict[str, Any]) -> None:
         )
 
 
-def _training(args: argparse.Namespace, base: dict[str, Any]) -> None:
+def _extra_mib(result: dict[str, Any]) -> float:
+    """Memory the measurement added: CUDA peak, or peak RSS over the process's RSS before it."""
+    if result["device"].startswith("cuda"):
+        return result["peak_mib"]
+    return max(result["peak_mib"] - result["baseline_mib"], 1.0)
+
+
+def _training(args: argparse.Namespace, base: dict[str, Any], equal_parameters: bool) -> None:
     models = args.models or available_models()
-    print(f"\nforward + backward, batch {args.train_batch} at {args.train_size}^2 (default sizes)")
-    print(f"{'model':>20} {'params':>12} {'s/batch':>10} {'CPU s':>10} {'peak MiB':>10}")
+    if "cno" in available_models() and "cno" not in models:
+        models = ["cno", *models]  # the reference of the ratios
+    sizes = "about 2M parameters" if equal_parameters else "default sizes"
+    print(f"\nforward + backward, batch {args.train_batch} at {args.train_size}^2 ({sizes})")
+    print(
+        f"{'model':>20} {'params':>12} {'s/batch':>10} {'CPU s':>10} {'peak MiB':>10} "
+        f"{'time/CNO':>9} {'mem/CNO':>8}"
+    )
+    rows = {}
     for name in models:
-        job = {**base, "model": name, "size": args.train_size, "batch": args.train_batch, "train": True}
+        model_args = EQUAL_PARAMETER_ARGS.get(name, {}) if equal_parameters else {}
+        job = {**base, "model": name, "args": model_args, "size": args.train_size,
+               "batch": args.train_batch, "train": True}  # fmt: skip
         try:
-            r = run_isolated(job)
+            rows[name] = run_isolated(job)
         except RuntimeError as exc:
             print(f"{name:>20} failed: {exc}")
-            continue
+    ref = rows.get("cno")
+    for name, r in rows.items():
+        ratios = (
+            f"{r['seconds'] / ref['seconds']:>9.2f} {_extra_mib(r) / _extra_mib(ref):>8.2f}"
+            if ref
+            else f"{'-':>9} {'-':>8}"
+        )
         print(
             f"{name:>20} {r['params']:>12,} {r['seconds']:>10.3f} {r['cpu_seconds']:>10.2f} "
-            f"{r['peak_mib']:>10.0f}"
+            f"{r['peak_mib']:>10.0f} {ratios}"
         )
 
 
@@ -165,12 +203,19 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {args.device}, threads {threads}")
     print(f"selective scan backend for 'auto': {scan_backend_in_use(args.device)}")
     cuda = args.device.startswith("cuda")
-    print("peak memory: " + ("max CUDA memory allocated" if cuda else "peak RSS of the process"))
+    print(
+        "peak memory: "
+        + ("max CUDA memory allocated" if cuda else "peak RSS of the process")
+        + "; mem/CNO compares "
+        + ("those peaks" if cuda else "the RSS added by the measurement (peak - RSS after model build)")
+    )
     print(f"load average before: {os.getloadavg()[0]:.2f} (other processes distort wall times)")
     if not args.skip_scaling:
         _scaling(args, base)
     if not args.skip_training:
-        _training(args, base)
+        _training(args, base, equal_parameters=False)
+        if not args.skip_equal_parameters:
+            _training(args, base, equal_parameters=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
