@@ -1,8 +1,9 @@
 """Running a trained model on fields at any resolution, in one of two modes.
 
 ``native``   run the model on the input grid itself (filters are built per grid size);
-``resample`` band-limited resampling of the input to the training grid, run there, and
-             resample the output back (the reference protocol of the MambaNO/CNO code).
+``resample`` resampling of the input to the training grid (band-limited, or linear for
+             ``open`` windows), run there, and resample the output back (the reference
+             protocol of the MambaNO/CNO code).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def infer(
     train_resolution
         The grid the model was trained on (used by ``resample``).
     boundary
-        ``dirichlet`` (sine-series resampling) or ``periodic`` (Fourier).
+        ``dirichlet`` (sine-series resampling), ``periodic`` (Fourier) or ``open`` (linear).
     """
     if mode not in RESOLUTION_MODES:
         raise ValueError(f"unknown resolution mode {mode!r}; expected one of {RESOLUTION_MODES}")

@@ -97,7 +97,7 @@ def test_benchmark_is_registered_with_the_protocol() -> None:
     assert isinstance(bench, Airfoil)
     assert (bench.normalize, bench.default_resolution, bench.samples_per_task) == (False, 128, 1)
     assert bench.reference_counts == {"train": 750, "val": 128, "test_id": 128, "test_ood": 128}
-    assert bench.boundary in ("periodic", "dirichlet")
+    assert bench.boundary == "open"  # a window of an unbounded flow: linear resampling (docs/airfoil.md)
     assert bench.param_names[:2] == ("a_upper_1", "a_upper_2") and bench.param_names[-2:] == ("residual", "cycles")
 
 
@@ -132,10 +132,13 @@ def test_a_sample_has_the_benchmark_structure() -> None:
 
 
 @pytest.mark.slow
-def test_a_default_sample_converges_and_has_a_shock() -> None:
+@pytest.mark.parametrize(("seed", "distribution"), [(1, "id"), (0, "ood")])
+def test_a_default_sample_converges_and_has_a_shock(seed: int, distribution: str) -> None:
+    # OOD seed 0 never converged (residual cycling around 1e-4 until max_cycles) before the limiter
+    # freezing after repeated multigrid stalls (SolverSettings); it now converges in ~520 cycles.
     bench = get_benchmark("airfoil")
-    sample = bench.sample(1, "id", 128)
-    assert sample.params["residual"] < bench.config["tol"]
+    sample = bench.sample(seed, distribution, 128)  # type: ignore[arg-type]
+    assert sample.params["residual"] < bench.config["tol"] and sample.params["cycles"] < 1000
     rho = sample.output
     assert rho.min() < 0.75  # supersonic expansion over the upper surface (sonic density 0.816)
     jumps = np.abs(np.diff(rho, axis=1))[64:96, 32:96]  # over the upper surface, along x

@@ -1,4 +1,4 @@
-"""Band-limited resampling: exactness on sine/Fourier series, round trips, types and shapes."""
+"""Resampling: exactness on sine/Fourier series and bilinear fields, round trips, types and shapes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mambano_core.data.benchmarks import get_benchmark
-from mambano_core.ops.resample import resample, resample_fourier, resample_sine
+from mambano_core.ops.resample import resample, resample_fourier, resample_linear, resample_sine
 
 Resampler = Callable[[Any, int], Any]
 
@@ -123,10 +123,56 @@ def test_fourier_reproduces_smooth_transport_at_other_resolutions() -> None:
     np.testing.assert_allclose(resample_fourier(s128.output, 48), s48.output, atol=1e-10)
 
 
+# --- linear (open windows) --------------------------------------------------------------------
+
+
+def bilinear_field(s: int) -> np.ndarray:
+    """``2 - 3x + 0.5y + 4xy`` on x_n = n/s, indexed [y, x]."""
+    x = np.arange(s) / s
+    return 2.0 - 3.0 * x[None, :] + 0.5 * x[:, None] + 4.0 * x[:, None] * x[None, :]
+
+
+@pytest.mark.parametrize(("s", "size"), [(16, 16), (16, 64), (16, 23), (23, 16), (64, 16), (7, 100), (2, 5)])
+def test_linear_reproduces_bilinear_fields_at_any_size(s: int, size: int) -> None:
+    # including the extrapolation past the last point (the grid holds x = 0, not x = 1)
+    np.testing.assert_allclose(resample_linear(bilinear_field(s), size), bilinear_field(size), atol=1e-13)
+
+
+@pytest.mark.parametrize(("s", "factor"), [(16, 2), (33, 3), (24, 4)])
+def test_linear_keeps_shared_points(s: int, factor: int) -> None:
+    x = np.random.default_rng(4).standard_normal((2, s, s))
+    up = resample_linear(x, factor * s)
+    np.testing.assert_array_equal(up[..., ::factor, ::factor], x)  # bit-exact at the shared points
+    np.testing.assert_array_equal(resample_linear(up, s), x)  # round trip s -> factor s -> s
+    np.testing.assert_array_equal(resample_linear(x, s), x)
+
+
+def test_linear_does_not_overshoot_steps_or_wrap_edges() -> None:
+    step = np.zeros((32, 32))
+    step[:, 10:] = 1.0  # 1 on the right edge, 0 on the left: no periodic seam is assumed
+    up = resample_linear(step, 100)
+    assert up.min() == 0.0 and up.max() == 1.0
+    assert np.all(up[:, 32:] == 1.0) and np.all(up[:, :29] == 0.0)  # x >= 10/32 and x <= 9/32
+    assert np.abs(resample_fourier(step, 100)).max() > 1.05  # where a series rings
+
+
+@pytest.mark.parametrize("distribution", ["id", "ood"])
+def test_linear_resampling_of_airfoil_samples(distribution: str) -> None:
+    # A cheap solver: the fields' structure (mask edges, shocks, free stream on the edges) matters here.
+    bench = get_benchmark("airfoil", solver_spacing=1 / 16, far_field=4.0, stretching=1.3, levels=2, tol=1e-3,
+                          max_cycles=100)
+    coarse, fine = bench.sample(2, distribution, 64), bench.sample(2, distribution, 128)  # type: ignore[arg-type]
+    for low, high in ((coarse.input, fine.input), (coarse.output, fine.output)):
+        np.testing.assert_array_equal(resample_linear(high, 64), low)  # = the generator's own 64 grid
+        error = np.abs(resample_linear(low, 128) - high).mean()
+        assert error < 0.5 * np.abs(resample_fourier(low, 128) - high).mean()
+    assert resample(coarse.input, 128, bench.boundary).max() <= 1.0
+
+
 # --- types, shapes, dispatch ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("func", [resample_sine, resample_fourier])
+@pytest.mark.parametrize("func", [resample_sine, resample_fourier, resample_linear])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_torch_batches_keep_dtype_and_match_single_fields(func: Resampler, dtype: torch.dtype) -> None:
     x = torch.randn(2, 3, 24, 24, dtype=torch.float64)
@@ -140,7 +186,7 @@ def test_torch_batches_keep_dtype_and_match_single_fields(func: Resampler, dtype
     assert func(torch.randn(2, 1, 2, 12, 12), 6).shape == (2, 1, 2, 6, 6)  # any leading axes
 
 
-@pytest.mark.parametrize("func", [resample_sine, resample_fourier])
+@pytest.mark.parametrize("func", [resample_sine, resample_fourier, resample_linear])
 def test_numpy_in_numpy_out(func: Resampler) -> None:
     x = np.random.default_rng(2).standard_normal((16, 16))
     for dtype in (np.float32, np.float64):
@@ -157,12 +203,13 @@ def test_resample_dispatches_on_boundary() -> None:
     x = torch.randn(1, 1, 16, 16, dtype=torch.float64)
     torch.testing.assert_close(resample(x, 24, "dirichlet"), resample_sine(x, 24))
     torch.testing.assert_close(resample(x, 24, "periodic"), resample_fourier(x, 24))
+    torch.testing.assert_close(resample(x, 24, "open"), resample_linear(x, 24))
     assert not torch.allclose(resample(x, 24, "dirichlet"), resample(x, 24, "periodic"))
     with pytest.raises(ValueError, match="boundary"):
         resample(x, 24, "neumann")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("func", [resample_sine, resample_fourier])
+@pytest.mark.parametrize("func", [resample_sine, resample_fourier, resample_linear])
 def test_invalid_inputs_raise(func: Resampler) -> None:
     with pytest.raises(ValueError, match="square"):
         func(torch.zeros(2, 16, 8), 16)
@@ -176,7 +223,7 @@ def test_invalid_inputs_raise(func: Resampler) -> None:
         func([[0.0, 1.0], [1.0, 0.0]], 4)
 
 
-@pytest.mark.parametrize("func", [resample_sine, resample_fourier])
+@pytest.mark.parametrize("func", [resample_sine, resample_fourier, resample_linear])
 def test_resampling_is_differentiable(func: Resampler) -> None:
     x = torch.randn(1, 6, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: func(t, 9), (x,), fast_mode=True)

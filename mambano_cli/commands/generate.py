@@ -23,6 +23,7 @@ def generate_command(
     out: Annotated[Path, typer.Option(help="root directory of the data stores")] = Path("data"),
     workers: Annotated[Optional[int], typer.Option(help="local worker processes (default: all cores; 1: in this process)")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", "--dask", help="run on a Dask cluster: a scheduler ADDRESS, or 'local' for a local cluster (needs mambano[dask])")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="generator parameter KEY=VALUE (YAML value), e.g. --set mach=0.75 (repeatable)")] = [],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a store generated with other parameters")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print the manifest as JSON on stdout")] = False,
 ) -> None:
@@ -31,11 +32,13 @@ def generate_command(
     from mambano_core.data.seeding import SPLITS
     from mambano_core.data.executors import make_executor
     from mambano_core.data.store import generate_store
+    from mambano_core.training.spec import apply_overrides
 
     bad = [s for s in split if s not in SPLIT_CHOICES]
     if bad:
         raise typer.BadParameter(f"unknown split(s) {bad}; choose from {', '.join(SPLIT_CHOICES)}", param_hint="--split")
-    bench = get_benchmark(name)
+    overrides = apply_overrides({}, set_)
+    bench = get_benchmark(name, **overrides)
     splits = list(SPLITS) if "all" in split else [s for s in SPLITS if s in split]
     counts = dict(bench.reference_counts if reference_counts else bench.default_counts)
     for key, value in (("train", n_train), ("val", n_val), ("test_id", n_test_id), ("test_ood", n_test_ood)):
@@ -52,7 +55,7 @@ def generate_command(
     try:
         with make_progress() as progress:
             store = generate_store(bench.name, out, resolution, counts, base_seed=seed, splits=splits,
-                                   overwrite=overwrite, progress=GenerationProgress(progress), executor=executor)
+                                   overrides=overrides, overwrite=overwrite, progress=GenerationProgress(progress), executor=executor)
     finally:
         executor.close()
     manifest = store.manifest()

@@ -12,10 +12,10 @@ def upsample_command(
     input: Annotated[Path, typer.Argument(help="netCDF field file (e.g. written by mambano generate)")],
     resolution: Annotated[int, typer.Option(help="target grid size")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output file (default: <input>_<resolution>.nc)")] = None,
-    boundary: Annotated[Optional[str], typer.Option(help="dirichlet or periodic (default: the file's 'boundary' attribute)")] = None,
+    boundary: Annotated[Optional[str], typer.Option(help="dirichlet, periodic or open (default: the file's 'boundary' attribute)")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print a summary as JSON on stdout")] = False,
 ) -> None:
-    """Resample every field: sine series for zero-Dirichlet data, Fourier for periodic data."""
+    """Resample every field: sine series for zero-Dirichlet data, Fourier for periodic, linear for open windows."""
     from mambano_cli.display import console, emit_json
     from mambano_core.data.resample_file import BOUNDARIES, resample_file
 

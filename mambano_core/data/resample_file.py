@@ -1,4 +1,4 @@
-"""Band-limited resampling of every field of a netCDF file (``mambano upsample``)."""
+"""Resampling of every field of a netCDF file (``mambano upsample``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 from mambano_core.data.netcdf import field_variables, read_attrs, read_field, read_per_sample, read_sample_ids, write_field_file
 from mambano_core.errors import DataError
 
-BOUNDARIES = ("dirichlet", "periodic")
+BOUNDARIES = ("dirichlet", "periodic", "open")  # mambano_core.ops.resample.BOUNDARIES (torch imported lazily)
+RESAMPLING = {"dirichlet": "sine series", "periodic": "Fourier series", "open": "linear interpolation"}
 
 
 def resample_file(
@@ -18,7 +19,8 @@ def resample_file(
 ) -> dict[str, Any]:
     """Resample all field variables of ``input_path`` to ``resolution`` and write ``output_path``.
 
-    Zero-Dirichlet data use the sine series, periodic data the Fourier series; the file's
+    Zero-Dirichlet data use the sine series, periodic data the Fourier series, open data (a
+    window of a larger domain, e.g. the airfoil's) linear interpolation; the file's
     ``boundary`` attribute (written by ``mambano generate``) decides unless ``boundary`` is given.
     Returns a short description (variables, sizes, boundary).
     """
@@ -28,8 +30,8 @@ def resample_file(
     boundary = boundary or attrs.get("boundary")
     if boundary not in BOUNDARIES:
         raise DataError(
-            f"{input_path} does not say whether its fields are zero-Dirichlet or periodic "
-            f"(no 'boundary' attribute); pass --boundary dirichlet or --boundary periodic"
+            f"{input_path} does not say whether its fields are zero-Dirichlet, periodic or open "
+            f"(no 'boundary' attribute); pass --boundary dirichlet, periodic or open"
         )
     from mambano_core.ops.resample import resample
 
@@ -42,7 +44,7 @@ def resample_file(
         fields[name] = np.asarray(resample(values, resolution, boundary))
     count = next(iter(fields.values())).shape[0]
     attrs.update({"resolution": resolution, "resampled_from": source, "boundary": boundary,
-                  "resampling": "sine series" if boundary == "dirichlet" else "Fourier series"})
+                  "resampling": RESAMPLING[boundary]})
     attrs.pop("Conventions", None)
     attrs.pop("tool_version", None)
     write_field_file(output_path, fields, read_sample_ids(input_path, count), read_per_sample(input_path, count), attrs)

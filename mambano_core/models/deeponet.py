@@ -10,7 +10,7 @@ from torch import nn
 from mambano_core.errors import SpecError
 from mambano_core.models._args import positive_int as _positive_int
 from mambano_core.models.registry import register_model
-from mambano_core.ops.resample import resample
+from mambano_core.ops.resample import BOUNDARIES, resample
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU,
@@ -20,7 +20,6 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
 }
 _BRANCHES = ("cnn", "mlp")
-_BOUNDARIES = ("dirichlet", "periodic")
 
 
 
@@ -124,7 +123,8 @@ class DeepONet(nn.Module):
     resample_input
         Resample inputs of another size to ``resolution`` instead of raising.
     boundary
-        ``"dirichlet"`` or ``"periodic"``: the basis used to resample inputs.
+        ``"dirichlet"``, ``"periodic"`` or ``"open"``: how inputs are resampled
+        (:func:`mambano_core.ops.resample.resample`).
 
     Raises
     ------
@@ -166,7 +166,7 @@ class DeepONet(nn.Module):
         if not isinstance(resample_input, bool):
             raise SpecError(f"resample_input must be true or false, got {resample_input!r}")
         self.resample_input = resample_input
-        self.boundary = _choice("boundary", boundary, _BOUNDARIES)
+        self.boundary = _choice("boundary", boundary, BOUNDARIES)
 
         n_out = self.out_channels * self.basis
         self.branch: nn.Module

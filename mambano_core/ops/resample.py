@@ -1,6 +1,6 @@
-"""Band-limited resampling of square fields on the grid x_n = n / s, n = 0..s-1 (torch.fft).
+"""Resampling of square fields on the grid x_n = n / s, n = 0..s-1 (torch).
 
-Both resamplers act on the last two axes of an array of shape ``(..., s, s)`` (any leading
+The resamplers act on the last two axes of an array of shape ``(..., s, s)`` (any leading
 batch/channel axes), compute in float64 with ``torch.fft`` on the input's device (no numpy in
 the torch path, differentiable), and return the input's floating dtype. A numpy array in gives
 a numpy array out. The two spatial axes are resampled one after the other (the 2-D transforms
@@ -9,10 +9,16 @@ are tensor products of 1-D ones, so this equals resampling with 2-D transforms).
 - :func:`resample_sine`: zero-Dirichlet data (0 at x = 0 and x = 1; the grid holds x = 0 and
   not x = 1), expanded in ``sin(pi k x)``, ``k = 1..s-1`` (DST-I of the interior points).
 - :func:`resample_fourier`: periodic data, expanded in ``exp(2 pi i k x)``, ``|k| <= s/2``.
+- :func:`resample_linear`: ``open`` data (a window cut out of a larger domain: neither periodic
+  nor zero on the edges), linear interpolation between grid points, linear extrapolation over
+  the last interval ``((s-1)/s, 1)``.
 
-Each keeps the modes both grids resolve, zero-pads the others: a field band-limited below
-both grids' limits is reproduced exactly, and resampling ``s -> S -> s`` with ``S >= s`` is
-the identity for any input.
+The two series resamplers keep the modes both grids resolve and zero-pad the others: a field
+band-limited below both grids' limits is reproduced exactly, and resampling ``s -> S -> s``
+with ``S >= s`` is the identity for any input. The linear one is local (no Gibbs ringing at
+shocks or edges, no assumption on the boundary values): it reproduces bilinear fields exactly,
+and point samples of the same function at a grid whose points it shares (``S`` a multiple or a
+divisor of ``s``: ``s -> S -> s`` is then the identity, and downsampling takes every ``s/S``-th point).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import numpy as np
 import torch
 
 ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
-Boundary = Literal["dirichlet", "periodic"]
+Boundary = Literal["dirichlet", "periodic", "open"]
+BOUNDARIES: tuple[str, ...] = ("dirichlet", "periodic", "open")
 
 
 def _check(x: torch.Tensor, size: int) -> None:
@@ -68,6 +75,17 @@ def _fourier_1d(x: torch.Tensor, size: int) -> torch.Tensor:
         else:
             spectrum[..., k] = coeffs[..., k]
     return torch.fft.irfft(spectrum * (size / s), n=size, dim=-1)
+
+
+def _linear_1d(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Linear interpolation of the last axis from ``n / s`` to ``m / size`` (float64 in, float64 out)."""
+    s = x.shape[-1]
+    if s == 1:
+        return x.expand(*x.shape[:-1], size)
+    scaled = torch.arange(size, device=x.device) * s  # m s: the target point m / size is at index m s / size
+    left = torch.clamp(torch.div(scaled, size, rounding_mode="floor"), max=s - 2)  # exact integer arithmetic
+    weight = (scaled - left * size).to(torch.float64) / size  # in [0, 1], up to 2 - s/size past the last point
+    return x[..., left] * (1.0 - weight) + x[..., left + 1] * weight
 
 
 def _as_float64_tensor(x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.dtype | np.dtype]:
@@ -152,6 +170,22 @@ def resample_fourier(x: ArrayT, size: int) -> ArrayT:
     return _apply_2d(x, size, _fourier_1d)
 
 
+def resample_linear(x: ArrayT, size: int) -> ArrayT:
+    """Resample fields without a boundary condition (``open``) to ``size x size`` by linear interpolation.
+
+    Each axis is interpolated linearly between the points ``n / s`` and extrapolated linearly
+    beyond the last one (the grid holds x = 0, not x = 1). No periodicity and no boundary value
+    is assumed, and no overshoot arises inside the grid (values between the neighbouring
+    samples). Exact for bilinear fields; at sizes that share the points (``S`` a multiple or a
+    divisor of ``s``) the shared points keep their values, so downsampling by an integer factor
+    takes every ``s/S``-th point (what point-sampled data such as the airfoil's are at that
+    resolution) and ``s -> S -> s`` is the identity. Downsampling is not low-pass filtered.
+
+    Arguments, return value and errors as for :func:`resample_sine`.
+    """
+    return _apply_2d(x, size, _linear_1d)
+
+
 def resample(x: ArrayT, size: int, boundary: Boundary) -> ArrayT:
     """Resample fields to ``size x size`` in the basis their boundary condition implies.
 
@@ -161,8 +195,9 @@ def resample(x: ArrayT, size: int, boundary: Boundary) -> ArrayT:
         Real array of shape ``(..., s, s)``.
     size : int
         Target resolution.
-    boundary : {"dirichlet", "periodic"}
-        ``dirichlet`` -> :func:`resample_sine`, ``periodic`` -> :func:`resample_fourier`.
+    boundary : {"dirichlet", "periodic", "open"}
+        ``dirichlet`` -> :func:`resample_sine`, ``periodic`` -> :func:`resample_fourier`,
+        ``open`` -> :func:`resample_linear`.
 
     Returns
     -------
@@ -178,4 +213,6 @@ def resample(x: ArrayT, size: int, boundary: Boundary) -> ArrayT:
         return resample_sine(x, size)
     if boundary == "periodic":
         return resample_fourier(x, size)
-    raise ValueError(f"boundary must be 'dirichlet' or 'periodic', got {boundary!r}")
+    if boundary == "open":
+        return resample_linear(x, size)
+    raise ValueError(f"boundary must be one of {', '.join(BOUNDARIES)}, got {boundary!r}")

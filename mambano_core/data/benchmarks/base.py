@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-Boundary = Literal["dirichlet", "periodic"]
+Boundary = Literal["dirichlet", "periodic", "open"]
 Distribution = Literal["id", "ood"]
 
 # Which distribution each split is drawn from.
@@ -44,7 +44,9 @@ class Benchmark(ABC):
     name: ClassVar[str]
     #: Boundary condition of the fields, which decides the grid and the resampling:
     #: ``dirichlet`` -> grid x_i = i/s (i = 0..s-1) and sine-series resampling;
-    #: ``periodic``  -> grid x_i = i/s and Fourier resampling.
+    #: ``periodic``  -> grid x_i = i/s and Fourier resampling;
+    #: ``open``      -> grid x_i = i/s on a window cut out of a larger domain (no boundary
+    #: condition on its edges) and linear-interpolation resampling.
     boundary: ClassVar[Boundary]
     input_name: ClassVar[str]
     output_name: ClassVar[str]

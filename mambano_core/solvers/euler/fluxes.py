@@ -8,7 +8,7 @@ face, pressure (ideal gas, ratio of specific heats ``gamma``). Every function re
 - :func:`hllc_flux`: HLLC, Toro, Spruce & Speares, Shock Waves 4 (1994); Toro, "Riemann Solvers
   and Numerical Methods for Fluid Dynamics", 3rd ed. (2009), section 10.4, with the wave speed
   estimates ``S_L = min(u_L - c_L, u_R - c_R)``, ``S_R = max(u_L + c_L, u_R + c_R)`` (Davis 1988)
-  and ``S*`` of Toro (10.37).
+  and Toro's contact speed ``S*``.
 - :func:`rusanov_flux`: local Lax-Friedrichs (Rusanov 1961), Toro (2009) section 10.5.1.
 
 The functions are compiled with numba (``njit``) and called from the solver's loops; they also

@@ -250,12 +250,17 @@ def airfoil_grid(
 ) -> Grid:
     """The grid around a unit-chord airfoil: spacing ``spacing`` on ``core``, stretched to ``far_field``.
 
+    The core is snapped outwards to whole cells placed so that the leading and trailing edges
+    ``x = 0`` and ``x = 1`` are grid lines and the chord line ``y = 0`` runs through cell centres:
+    the discrete trailing edge (which fixes the circulation) then sits in the same place relative
+    to the cells on every grid, and the solution converges smoothly under refinement.
+
     Parameters
     ----------
     spacing : float
         Cell size in the uniform core.
     core : tuple of float
-        ``(x0, x1, y0, y1)`` of the uniform core.
+        ``(x0, x1, y0, y1)`` of the uniform core (before snapping).
     far_field : float
         The grid reaches at least ``far_field`` chords from the mid-chord point ``(0.5, 0)``
         in every direction.
@@ -265,6 +270,9 @@ def airfoil_grid(
         Cell counts are multiples of this (``2^(levels - 1)`` for multigrid).
     """
     x0, x1, y0, y1 = core
-    x_nodes = stretched_axis((x0, x1), spacing, (0.5 - far_field, 0.5 + far_field), stretching, multiple)
-    y_nodes = stretched_axis((y0, y1), spacing, (-far_field, far_field), stretching, multiple)
+    h = 1.0 / max(1, round(1.0 / spacing))  # a whole number of cells per chord
+    x_core = (np.floor(x0 / h) * h, np.ceil(x1 / h) * h)
+    y_core = ((np.floor(y0 / h - 0.5) + 0.5) * h, (np.ceil(y1 / h - 0.5) + 0.5) * h)
+    x_nodes = stretched_axis(x_core, h, (0.5 - far_field, 0.5 + far_field), stretching, multiple)
+    y_nodes = stretched_axis(y_core, h, (-far_field, far_field), stretching, multiple)
     return Grid.from_nodes(x_nodes, y_nodes)

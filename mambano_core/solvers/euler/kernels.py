@@ -17,7 +17,7 @@ from numba import njit
 
 from mambano_core.solvers.euler.fluxes import face_flux
 from mambano_core.solvers.euler.grid import FLUID, NG, WALL_GHOST
-from mambano_core.solvers.euler.reconstruction import limited_slope
+from mambano_core.solvers.euler.reconstruction import albada_weight, limited_slope
 
 
 @njit(cache=True)
@@ -81,9 +81,9 @@ def _farfield_state(
 ) -> tuple[float, float, float, float]:
     """Characteristic (Riemann-invariant) far-field state for the outward normal ``(nx, ny)``.
 
-    One-dimensional Riemann invariants normal to the boundary (e.g. Blazek, "Computational
-    Fluid Dynamics: Principles and Applications", 3rd ed. (2015), section 8.4; Jameson & Baker
-    1983): ``R+ = u_n + 2c/(gamma-1)`` from the interior, ``R- = u_n - 2c/(gamma-1)`` from the free
+    One-dimensional Riemann invariants normal to the boundary (the classical characteristic far
+    field, e.g. Blazek, "Computational Fluid Dynamics: Principles and Applications"):
+    ``R+ = u_n + 2c/(gamma-1)`` from the interior, ``R- = u_n - 2c/(gamma-1)`` from the free
     stream; entropy and tangential velocity from upstream. Supersonic boundaries take every
     quantity from upstream.
     """
@@ -138,10 +138,12 @@ def fill_edges(W: np.ndarray, free: np.ndarray, gamma: float, farfield: bool) ->
 
 @njit(cache=True)
 def limited_slopes(W: np.ndarray, G: np.ndarray, kind: np.ndarray, xc: np.ndarray, yc: np.ndarray, limiter: int,
-                   sx: np.ndarray, sy: np.ndarray) -> None:
+                   sx: np.ndarray, sy: np.ndarray, wx: np.ndarray, wy: np.ndarray, frozen: bool) -> None:
     """Limited slopes of ``W`` along ``x`` and ``y`` in every fluid cell (MUSCL, van Leer 1979).
 
-    A wall-ghost neighbour contributes the state it shows to this cell (``G``).
+    A wall-ghost neighbour contributes the state it shows to this cell (``G``). With the van
+    Albada limiter the weights of the one-sided slopes are stored in ``wx``, ``wy`` (shaped like
+    ``W``); if ``frozen``, the stored weights are used instead of new ones (limiter freezing).
     """
     ny_, nx_ = W.shape[1], W.shape[2]
     inv_x = 1.0 / (xc[1:] - xc[:-1])
@@ -158,8 +160,17 @@ def limited_slopes(W: np.ndarray, G: np.ndarray, kind: np.ndarray, xc: np.ndarra
                 east = G[0, q, j, i + 1] if ge else W[q, j, i + 1]
                 south = G[3, q, j - 1, i] if gs else W[q, j - 1, i]
                 north = G[2, q, j + 1, i] if gn else W[q, j + 1, i]
-                sx[q, j, i] = limited_slope(limiter, (w0 - west) * inv_x[i - 1], (east - w0) * inv_x[i])
-                sy[q, j, i] = limited_slope(limiter, (w0 - south) * inv_y[j - 1], (north - w0) * inv_y[j])
+                dmx, dpx = (w0 - west) * inv_x[i - 1], (east - w0) * inv_x[i]
+                dmy, dpy = (w0 - south) * inv_y[j - 1], (north - w0) * inv_y[j]
+                if frozen:
+                    sx[q, j, i] = wx[q, j, i] * dmx + (1.0 - wx[q, j, i]) * dpx
+                    sy[q, j, i] = wy[q, j, i] * dmy + (1.0 - wy[q, j, i]) * dpy
+                    continue
+                sx[q, j, i] = limited_slope(limiter, dmx, dpx)
+                sy[q, j, i] = limited_slope(limiter, dmy, dpy)
+                if limiter == 3:
+                    wx[q, j, i] = albada_weight(dmx, dpx)
+                    wy[q, j, i] = albada_weight(dmy, dpy)
 
 
 @njit(cache=True, inline="always")

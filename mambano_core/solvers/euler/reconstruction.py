@@ -16,6 +16,11 @@ distances, so stretched grids are handled):
   where switching limiters stall. It is not strictly TVD: at an extremum the slope takes the
   sign of the smaller one-sided slope with at most half the larger magnitude.
 
+The van Albada slope is a weighted mean ``w d- + (1 - w) d+`` with
+``w = (d+^2 + e) / (d-^2 + d+^2 + 2 e)`` (:func:`albada_weight`); freezing ``w`` makes the scheme
+linear in the data, which the steady solver uses to end a limit cycle at a shock (limiter
+freezing, Venkatakrishnan, J. Comput. Phys. 118 (1995)).
+
 ``minmod`` and ``van Leer`` give face values between the neighbouring cell values on a uniform
 grid (TVD); they are used for the shock-tube checks.
 """
@@ -42,3 +47,9 @@ def limited_slope(kind: int, dm: float, dp: float) -> float:
     if kind == 1:
         return dm if abs(dm) < abs(dp) else dp
     return 2.0 * dm * dp / (dm + dp)
+
+
+@njit(cache=True, inline="always")
+def albada_weight(dm: float, dp: float) -> float:
+    """The weight ``w`` of ``dm`` in the van Albada slope ``w dm + (1 - w) dp``."""
+    return (dp * dp + ALBADA_EPS2) / (dm * dm + dp * dp + 2.0 * ALBADA_EPS2)

@@ -2,7 +2,7 @@
 
 Toro, "Riemann Solvers and Numerical Methods for Fluid Dynamics", 3rd ed. (2009), chapter 4:
 the star pressure is the root of ``f_L(p) + f_R(p) + u_R - u_L = 0`` (shock or rarefaction
-branches of (4.6)-(4.7)), found by Newton's method from the two-rarefaction guess, and the
+branches of Toro's pressure functions), found by Newton's method from the two-rarefaction guess, and the
 solution is sampled at ``x / t`` (section 4.5).
 """
 
@@ -25,7 +25,7 @@ class StarState:
 
 
 def _pressure_function(p: float, rho: float, pk: float, gamma: float) -> tuple[float, float]:
-    """Toro's ``f_K(p)`` and its derivative (4.6)-(4.7)."""
+    """Toro's pressure function ``f_K(p)`` (shock or rarefaction branch) and its derivative."""
     c = math.sqrt(gamma * pk / rho)
     if p > pk:  # shock
         a, b = 2.0 / ((gamma + 1.0) * rho), (gamma - 1.0) / (gamma + 1.0) * pk

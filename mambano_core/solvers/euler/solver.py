@@ -48,12 +48,18 @@ class SolverSettings:
     geometrically from ``cfl_start`` by ``cfl_growth`` per cycle up to ``cfl``; LU-SGS updates
     are damped so that ``rho`` and ``p`` change by at most ``max_change`` (relative) per cell.
     ``levels`` grids (1: single grid) form the multigrid hierarchy, V-cycles with one pre- and
-    ``post_smooth`` post-smoothing steps. If the residual has not fallen below 0.7 times its
+    ``post_smooth`` post-smoothing steps. If the residual has not fallen below 0.9 times its
     previous minimum for ``stall_cycles`` cycles (multigrid can stall at a false fixed point
     where the coarse-grid correction undoes the smoothing, e.g. along the wake's contact
-    discontinuity), the iteration goes on single-grid with ``cfl = single_grid_cfl``. ``tol`` is the
-    target RMS density residual; the first ``first_order_cycles`` cycles from a uniform start are
-    first order.
+    discontinuity), the iteration goes on single-grid with ``cfl = single_grid_cfl`` for
+    ``stall_cycles`` cycles before multigrid resumes. From the second stall on, once the residual
+    is below ``30 tol`` (the shocks have settled), the van Albada limiter is frozen (its weights
+    kept from then on, :mod:`.reconstruction`): limit cycles of the limited scheme along the
+    wake's slip line or at a shock foot otherwise undo every single-grid phase (measured:
+    residuals cycling between 1e-5 and 4e-4 until ``max_cycles``); frozen far from convergence
+    (residual 3e-2), the scheme diverged.
+    ``tol`` is the target RMS density residual; the first ``first_order_cycles`` cycles from a
+    uniform start are first order.
     """
 
     flux: str = "hllc"
@@ -115,6 +121,7 @@ class _Level:
         self.W = uniform_state(grid, free)
         self.G = np.zeros((4,) + self.W.shape)
         self.U, self.R, self.P, self.dU, self.sx, self.sy, self.U0, self.Rr = (np.zeros_like(self.W) for _ in range(8))
+        self.wx, self.wy = np.zeros_like(self.W), np.zeros_like(self.W)  # van Albada weights (limiter freezing)
         self.dt, self.lam_x, self.lam_y = (np.zeros(grid.shape) for _ in range(3))
         self.active = body.kind == FLUID  # relaxed cells (reset by the restriction on coarse levels)
         kernels.to_conservative(self.W, gamma, self.U)
@@ -126,6 +133,7 @@ class _Solver:
     def __init__(self, levels: list[_Level], flow: FlowConditions, settings: SolverSettings) -> None:
         self.levels, self.settings = levels, settings
         self.depth = len(levels)  # levels in use (1 after a multigrid stall)
+        self.frozen = False  # limiter weights frozen (after repeated stalls)
         self.flux, self.limiter = settings.ids()
         self.free, self.gamma = flow.primitive(), flow.gamma
 
@@ -135,7 +143,8 @@ class _Solver:
         apply_boundaries(lv.W, lv.G, lv.body, self.free, self.gamma)
         kernels.local_time_step(lv.W, lv.kind, lv.grid.dx, lv.grid.dy, self.gamma, cfl, lv.dt)
         if order:
-            kernels.limited_slopes(lv.W, lv.G, lv.kind, lv.grid.xc, lv.grid.yc, order, lv.sx, lv.sy)
+            kernels.limited_slopes(lv.W, lv.G, lv.kind, lv.grid.xc, lv.grid.yc, order, lv.sx, lv.sy, lv.wx, lv.wy,
+                                   self.frozen)
         else:
             lv.sx[:] = 0.0
             lv.sy[:] = 0.0
@@ -152,7 +161,9 @@ class _Solver:
         implicit.limited_update(lv.U, lv.dU, lv.active, self.gamma, self.settings.max_change)
 
     def cycle(self, level: int, order: int, cfl: float, stop_below: float = -1.0) -> float:
-        """One sawtooth V-cycle from ``level``; returns the RMS density residual before smoothing.
+        """One V-cycle from ``level`` (pre-smoothing, coarse-grid correction, post-smoothing).
+
+        Returns the RMS density residual before smoothing.
 
         Nothing is changed if that residual is below ``stop_below``.
         """
@@ -168,7 +179,6 @@ class _Solver:
         multigrid.restrict(lv.U, lv.R, lv.kind, lv.active, lv.grid.dx, lv.grid.dy, coarse.kind, coarse.grid.dx,
                            coarse.grid.dy, coarse.U, coarse.Rr, coarse.active)
         coarse.U0[:] = coarse.U
-        coarse.P[:] = 0.0
         self.evaluate(coarse, 0, cfl, forcing=False)
         coarse.P[:] = np.where(coarse.active, coarse.Rr - coarse.R, 0.0)
         self.cycle(level + 1, 0, cfl)
@@ -223,6 +233,7 @@ def solve_steady(
     solver = _Solver(levels, flow, settings)
     history: list[float] = []
     cycle, converged, res, switched = 0, False, math.inf, first_order
+    stalls = 0
     while cycle < settings.max_cycles:
         order = 0 if cycle < first_order else limiter
         cfl = min(settings.cfl, settings.cfl_start * settings.cfl_growth**cycle)
@@ -236,11 +247,13 @@ def solve_steady(
         if converged:
             break
         window = settings.stall_cycles
-        if solver.depth == 1 and cycle - switched >= window:
+        if solver.depth < len(levels) and cycle - switched >= window:  # end of a single-grid phase
             solver.depth, switched = len(levels), cycle  # back to multigrid
+            if stalls > 1 and res < 30.0 * settings.tol and limiter == LIMITERS["van_albada"]:
+                solver.frozen = True  # stalled again close to convergence: freeze the limiter
         elif (solver.depth > 1 and order == limiter and cycle - switched >= 2 * window
               and min(history[-window:]) > 0.9 * min(history[:-window])):
-            solver.depth, switched = 1, cycle  # multigrid stalled: single-grid cycles
+            solver.depth, switched, stalls = 1, cycle, stalls + 1  # multigrid stalled: single-grid cycles
         cycle += 1
     kernels.to_primitive(fine.U, fine.kind, gamma, fine.W)
     apply_boundaries(fine.W, fine.G, fine.body, free, gamma)

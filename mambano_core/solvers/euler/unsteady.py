@@ -58,14 +58,14 @@ def solve_unsteady(
     W = np.array(initial, dtype=np.float64)
     U = np.zeros_like(W)
     kernels.to_conservative(W, gamma, U)
-    R, sx, sy = np.zeros_like(W), np.zeros_like(W), np.zeros_like(W)
+    R, sx, sy, weights = np.zeros_like(W), np.zeros_like(W), np.zeros_like(W), np.zeros_like(W)
     G = np.zeros((4,) + W.shape)  # no body: no wall ghosts
     fluid = kind == FLUID
 
     def rhs(state: np.ndarray) -> np.ndarray:
         kernels.to_primitive(state, kind, gamma, W)
         kernels.fill_edges(W, free, gamma, farfield is not None)
-        kernels.limited_slopes(W, G, kind, grid.xc, grid.yc, limiter_id, sx, sy)
+        kernels.limited_slopes(W, G, kind, grid.xc, grid.yc, limiter_id, sx, sy, weights, weights, False)
         kernels.residual(W, G, kind, grid.dx, grid.dy, sx, sy, flux_id, gamma, R)
         return R
 
