@@ -364,3 +364,10 @@ def test_fused_softplus_is_accurate_in_float32() -> None:
     plain = np.empty(raw.size, np.float32)
     nk._delta_row(raw.astype(np.float32), np.float32(0.25), False, plain)
     np.testing.assert_array_equal(plain, raw.astype(np.float32) + np.float32(0.25))
+
+
+@pytest.mark.skipif("fused" not in FAST, reason="numba is not installed")
+def test_compile_kernels_runs_a_float32_scan() -> None:
+    from mambano_core.ops.scan.fused import compile_kernels
+
+    assert compile_kernels() is True

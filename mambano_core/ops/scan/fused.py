@@ -213,4 +213,22 @@ def selective_scan_fused(
     return (out, last) if return_last_state else out
 
 
-__all__ = ["selective_scan_fused", "numba_available"]
+def compile_kernels() -> bool:
+    """Compile (or load from numba's disk cache) the float32 kernels with one tiny scan.
+
+    The first call in a fresh install compiles for a minute or more; calling this ahead of a
+    timed job (``make demo`` does) keeps that out of its budget. Returns whether numba is
+    available.
+    """
+    if not numba_available():
+        return False
+    g = torch.Generator().manual_seed(0)
+    u, dt, z = (torch.randn(1, 2, 8, generator=g, requires_grad=True) for _ in range(3))
+    A = -torch.rand(2, 4, generator=g).requires_grad_()
+    B, C = (torch.randn(1, 4, 8, generator=g, requires_grad=True) for _ in range(2))
+    bias = torch.zeros(2, requires_grad=True)
+    selective_scan_fused(u, dt, A, B, C, torch.ones(2), z, bias, True).sum().backward()
+    return True
+
+
+__all__ = ["selective_scan_fused", "numba_available", "compile_kernels"]
