@@ -19,6 +19,9 @@ The blocking bounds the cost per output sample (about ``WINDOW_BUDGET`` multiply
 pass stays O(n) in the axis length instead of O(n^2) for one dense matrix; axes up to
 ``DENSE_LIMIT`` use one dense ``(n, m)`` matrix. Matrices are cached per (filter, geometry,
 device, dtype), i.e. per grid size.
+
+Maps that are not strided filters (the bicubic interpolation of the SiLU gate, with its border
+rules) are given by their matrix (:class:`MatrixMap`) and cut into blocks from its nonzero band.
 """
 
 from __future__ import annotations
