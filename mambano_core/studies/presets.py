@@ -60,11 +60,11 @@ PRESETS: dict[str, Preset] = {
         name="cpu-small",
         description="a 2-core CPU budget (about 3 hours for all pairs): 32^2 grids (airfoil 64^2), "
         "128/32/64/64 samples (airfoil 32/8/16/16), 20 epochs for every model (batch 16, the "
-        "paper's optimiser; 15-minute safety cap per pair), default model sizes",
+        "paper's optimiser; 30-minute safety cap per pair), default model sizes",
         resolution=32, airfoil_resolution=64,
         counts={"train": 128, "val": 32, "test_id": 64, "test_ood": 64},
         airfoil_counts={"train": 32, "val": 8, "test_id": 16, "test_ood": 16},
-        training={**PAPER_TRAINING, "epochs": 20, "patience": 50, "max_minutes": 15.0},
+        training={**PAPER_TRAINING, "epochs": 20, "patience": 50, "max_minutes": 30.0},
     ),
     "tiny": Preset(
         name="tiny",
