@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from mambano_core.errors import SpecError
 from mambano_core.layers.activations import AliasFreeLReLU
 from mambano_core.layers.conv_integration import ConvIntegration
+from mambano_core.models._args import check_grid_input
 from mambano_core.models._args import positive_int as _positive_int
 from mambano_core.models.registry import register_model
 from mambano_core.ops.filters import FilterConfig
@@ -205,16 +206,8 @@ class CNO(nn.Module):
         return 2**self.levels
 
     def _check_input(self, x: Tensor) -> None:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected input of shape (batch, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
-        height, width = x.shape[-2:]
-        if height % self.size_multiple or width % self.size_multiple:
-            raise ValueError(
-                f"grid size {height}x{width} is not divisible by {self.size_multiple} "
-                f"(CNO with {self.levels} levels halves the grid {self.levels} times)"
-            )
+        why = f"CNO with {self.levels} levels halves the grid {self.levels} times"
+        check_grid_input(x, self.in_channels, self.size_multiple, why)
 
     def forward(self, x: Tensor) -> Tensor:
         """Map ``(B, in_channels, H, W)`` to ``(B, out_channels, H, W)``."""
