@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import torch
+from model_checks import _batch, _rel_l1, _seed_and_one_thread  # noqa: F401 (autouse fixture)
 
 from mambano_core.errors import SpecError
 from mambano_core.models.fno import SpectralConv2d
@@ -42,31 +42,6 @@ IDS = ["fno", "fno-channel-mlp", "deeponet-cnn", "deeponet-mlp", "gt-spectral", 
 if HAS_NEURALOP:
     CASES.append(("fno", {**FNO_SMALL, "backend": "neuralop"}))
     IDS.append("fno-neuralop")
-
-
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread() -> Iterator[None]:
-    """Seed, and use one thread: these tiny models only lose time to thread contention."""
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _batch(size: int = 16, batch: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed smooth input (two channels) and a target that depends on it."""
-    g = torch.Generator().manual_seed(1)
-    coeffs = torch.randn(batch, 2, 3, 3, generator=g)
-    t = torch.arange(size) / size
-    modes = torch.stack([torch.sin(torch.pi * (k + 1) * t) for k in range(3)])  # (3, size)
-    x = torch.einsum("bcij,ih,jw->bchw", coeffs, modes, modes)
-    y = torch.stack([x[:, 0] * x[:, 1], x[:, 0].roll(1, -1) - x[:, 1], x.sum(1) ** 2], dim=1)
-    return x, y
-
-
-def _rel_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (pred - target).abs().sum() / target.abs().sum()
 
 
 @pytest.mark.parametrize(("name", "args"), CASES, ids=IDS)
