@@ -76,7 +76,7 @@ def _exp_f32(x):  # pragma: no cover - compiled by numba
     return y * bits.view(np.float32)
 
 
-@overload(fexp, jit_options={"cache": True})
+@overload(fexp, jit_options={"cache": True, "error_model": "numpy"})
 def _fexp_overload(x):  # pragma: no cover - typing hook
     """Pick the exp implementation from the argument type."""
     if isinstance(x, types.Float) and x.bitwidth == 32:
@@ -119,7 +119,7 @@ def _log1p_f32(x):  # pragma: no cover - compiled by numba
     return x if d == _F32(0.0) else r * (x / d)
 
 
-@overload(flog1p, jit_options={"cache": True})
+@overload(flog1p, jit_options={"cache": True, "error_model": "numpy"})
 def _flog1p_overload(x):  # pragma: no cover - typing hook
     """Pick the log1p implementation from the argument type."""
     if isinstance(x, types.Float) and x.bitwidth == 32:
@@ -127,7 +127,7 @@ def _flog1p_overload(x):  # pragma: no cover - typing hook
     return lambda x: math.log1p(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _delta_row(dtr, bias, softplus, out):  # pragma: no cover
     """out = softplus(dtr + bias) (PyTorch's threshold 20), or dtr + bias; vectorised."""
     for i in range(dtr.shape[0]):
@@ -138,7 +138,7 @@ def _delta_row(dtr, bias, softplus, out):  # pragma: no cover
         out[i] = v
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tree_sum(x, m):  # pragma: no cover - compiled
     """Sum of x[:m] by pairwise halving (vectorisable, fixed order); overwrites x."""
     k = m
@@ -151,7 +151,7 @@ def _tree_sum(x, m):  # pragma: no cover - compiled
     return x[0]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _chunk_states(ur, dtr, Ad, Brow, tsb, t0, h0, dtub, dAT, HT):  # pragma: no cover
     """Recompute one chunk (m = len(ur) steps from t0) of one channel from its start state h0.
 
@@ -184,7 +184,7 @@ def _chunk_states(ur, dtr, Ad, Brow, tsb, t0, h0, dtub, dAT, HT):  # pragma: no 
             HT[k + _ONE] = fma(dAT[ka], HT[k], HT[k + _ONE])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _chunk_output(ur, Crow, tsc, t0, Dd, HT, yr):  # pragma: no cover
     """yr[i] = <C_t, h_t> + D u_t for the m = len(ur) steps of a recomputed chunk."""
     N, m = Crow.shape[0], ur.shape[0]
@@ -203,14 +203,14 @@ def _chunk_output(ur, Crow, tsc, t0, Dd, HT, yr):  # pragma: no cover
                 yr[i] = fma(hr[i], cn, yr[i])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigmoid_row(zr, sg):  # pragma: no cover
     """sg[i] = sigmoid(zr[i]) (vectorised; typed constants keep float32 in float32)."""
     for i in range(zr.shape[0]):
         sg[i] = _F32(1.0) / (_F32(1.0) + fexp(-zr[i]))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last, b, d):  # noqa: E501  # pragma: no cover
     """Forward of one (batch, channel) row: out[b, d] = (<C_t, h_t> + D u_t) silu(z_t), the last
     state and the chunk-start checkpoints."""
@@ -244,7 +244,7 @@ def _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out,
         last[b, d, n] = h[n]
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 def scan_fwd(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last):  # noqa: E501  # pragma: no cover
     """Forward scan, parallel over (batch, channel); writes ``out`` (batch, dim, L), ``last``
     (batch, dim, N) and, if ``store``, the chunk-start states ``ckpt`` (batch, dim, ceil(L/T), N).
@@ -254,7 +254,7 @@ def scan_fwd(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckp
         _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last, k // dim, k % dim)  # noqa: E501
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def scan_fwd_serial(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last):  # noqa: E501  # pragma: no cover
     """:func:`scan_fwd` on one thread (float64 checks: half the compile time of a prange)."""
     nbatch, dim = u.shape[0], u.shape[1]
@@ -262,7 +262,7 @@ def scan_fwd_serial(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, o
         _fwd_channel(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, store, out, ckpt, last, k // dim, k % dim)  # noqa: E501
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gate_grads(ur, zr, dor, Dd, has_z, Crow, tsc, t0, HT, yb, sg, dyp, dzr):  # noqa: E501  # pragma: no cover
     """Through the gate and the skip: dyp = d loss / d <C, h> (and D u); writes dz; returns
     the row of d loss / d D terms in ``yb``."""
@@ -281,11 +281,12 @@ def _gate_grads(ur, zr, dor, Dd, has_z, Crow, tsc, t0, HT, yb, sg, dyp, dzr):  #
         yb[i] = dyp[i] * ur[i]
 
 
-@njit(cache=True)
-def _adjoint(Crow, tsc, t0, dyr, dAT, r, GT, RT):  # pragma: no cover
-    """Reverse recurrence over a chunk: g_t = C_t dy_t + r_{t+1}, r_t = exp(delta_t A) g_t.
+@njit(cache=True, error_model="numpy")
+def _adjoint(Crow, tsc, t0, dyr, dAT, r, GT):  # pragma: no cover
+    """Reverse recurrence over a chunk: g_t = C_t dy_t + exp(delta_{t+1} A) g_{t+1}, into GT.
 
-    ``r`` carries r across chunks (in: from the next chunk, out: to the previous one).
+    ``r`` carries exp(delta_t A) g_t across chunks (in: from the next chunk, out: to the
+    previous one). The recurrence is one FMA chain per state, like the forward's.
     """
     N, m = r.shape[0], dyr.shape[0]
     T = GT.shape[0] // N
@@ -299,18 +300,17 @@ def _adjoint(Crow, tsc, t0, dyr, dAT, r, GT, RT):  # pragma: no cover
             cn = Crow[n, 0]
             for i in range(m):
                 gr[i] = cn * dyr[i]
-    for j in range(m):
-        i = m - 1 - j
+        gr[m - 1] += r[n]
+    for j in range(1, m):
+        i = np.uint64(m - 1 - j)
         for n in range(N):
-            k = np.uint64(n * T + i)
-            g = GT[k] + r[n]
-            GT[k] = g
-            rr = g * dAT[k]
-            r[n] = rr
-            RT[k] = rr
+            k = np.uint64(n * T) + i
+            GT[k] = fma(GT[k + _ONE], dAT[k + _ONE], GT[k])
+    for n in range(N):
+        r[n] = GT[n * T] * dAT[n * T]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _acc_rows(dst, tsx, t0, m, src, off, w):  # pragma: no cover
     """dst[n, t0+i] += src[n*S+off+i] w[i] (summed into dst[n, 0] if time-invariant)."""
     N = dst.shape[0]
@@ -328,8 +328,8 @@ def _acc_rows(dst, tsx, t0, m, src, off, w):  # pragma: no cover
             dst[n, 0] += acc
 
 
-@njit(cache=True)
-def _input_grads(ur, dtr, Ad, Brow, tsb, t0, Dd, dyp, HT, GT, RT, sb, sa, tmp, dur, ddr, dArow):  # noqa: E501  # pragma: no cover
+@njit(cache=True, error_model="numpy")
+def _input_grads(ur, dtr, Ad, Brow, tsb, t0, Dd, dyp, HT, GT, dAT, sb, sa, tmp, dur, ddr, dArow):  # noqa: E501  # pragma: no cover
     """Gradients of u, delta (dur, ddr) and A (added to dArow) from one chunk's adjoints."""
     N, m = Ad.shape[0], ur.shape[0]
     T = GT.shape[0] // N
@@ -337,7 +337,7 @@ def _input_grads(ur, dtr, Ad, Brow, tsb, t0, Dd, dyp, HT, GT, RT, sb, sa, tmp, d
         sb[i] = 0.0
         sa[i] = 0.0
     for n in range(N):
-        gr, rr = GT[n * T : n * T + m], RT[n * T : n * T + m]
+        gr, er = GT[n * T : n * T + m], dAT[n * T : n * T + m]
         hr, a = HT[n * (T + 1) : n * (T + 1) + m], Ad[n]
         if tsb:  # sb_t = <g_t, B_t>
             br = Brow[n, t0 : t0 + m]
@@ -347,17 +347,17 @@ def _input_grads(ur, dtr, Ad, Brow, tsb, t0, Dd, dyp, HT, GT, RT, sb, sa, tmp, d
             bn = Brow[n, 0]
             for i in range(m):
                 sb[i] = fma(gr[i], bn, sb[i])
-        for i in range(m):  # r_t h_{t-1} = d loss / d exp(delta_t A_n) * exp(delta_t A_n)
-            rr[i] *= hr[i]
-            sa[i] = fma(rr[i], a, sa[i])
-            tmp[i] = rr[i] * dtr[i]
+        for i in range(m):  # g_t exp(delta_t A_n) h_{t-1} = d loss / d(delta_t A_n)
+            w = gr[i] * er[i] * hr[i]
+            sa[i] = fma(w, a, sa[i])
+            tmp[i] = w * dtr[i]
         dArow[n] += _tree_sum(tmp, m)
     for i in range(m):
         dur[i] = dtr[i] * sb[i] + dyp[i] * Dd
         ddr[i] = sb[i] * ur[i] + sa[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dlast, b, d_lo, d_hi, p, du, ddt, dz, dA, dD, dDb, dBp, dCp):  # noqa: E501  # pragma: no cover
     """Backward of channels [d_lo, d_hi) of batch b, chunk by chunk from the end."""
     L, N = u.shape[2], A.shape[1]
@@ -370,7 +370,7 @@ def _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dl
             r[j, n] = dlast[b, d_lo + j, n]
     rows = np.empty((8, T), u.dtype)
     dtub, sb, sa, tmp, yb, sg, dyp, dlt = rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7]
-    dAT, GT, RT = np.empty(N * T, u.dtype), np.empty(N * T, u.dtype), np.empty(N * T, u.dtype)
+    dAT, GT = np.empty(N * T, u.dtype), np.empty(N * T, u.dtype)
     HT = np.empty(N * (T + 1), u.dtype)
     for c in range((L + T - 1) // T - 1, -1, -1):
         t0 = c * T
@@ -384,11 +384,11 @@ def _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dl
             dzr = dz[b, d, t0:t1] if has_z else sg
             _gate_grads(ur, z[b, d, t0:t1], dout[b, d, t0:t1], Dv[d], has_z, Crow, tsc, t0, HT, yb, sg, dyp[:m], dzr)  # noqa: E501
             dD[b, d] += _tree_sum(yb, m)
-            _adjoint(Crow, tsc, t0, dyp[:m], dAT, r[d - d_lo], GT, RT)
+            _adjoint(Crow, tsc, t0, dyp[:m], dAT, r[d - d_lo], GT)
             _acc_rows(dCp[p, b, d // gsc], tsc, t0, m, HT, 1, dyp)  # dC_t += dy_t h_t
             _acc_rows(dBp[p, b, d // gsb], tsb, t0, m, GT, 0, dtub)  # dB_t += g_t dt_t u_t
             ddr = ddt[b, d, t0:t1]
-            _input_grads(ur, dtr, A[d], Brow, tsb, t0, Dv[d], dyp, HT, GT, RT, sb, sa, tmp, du[b, d, t0:t1], ddr, dA[b, d])  # noqa: E501
+            _input_grads(ur, dtr, A[d], Brow, tsb, t0, Dv[d], dyp, HT, GT, dAT, sb, sa, tmp, du[b, d, t0:t1], ddr, dA[b, d])  # noqa: E501
             if softplus:  # d softplus(v) / dv = sigmoid(v), v = raw delta + bias
                 raw, bd = dt[b, d, t0:t1], dbias[d]
                 for i in range(m):
@@ -398,7 +398,7 @@ def _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dl
             dDb[b, d] += _tree_sum(tmp, m)
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 def scan_bwd(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dlast, work_groups, parts, du, ddt, dz, dA, dD, dDb, dBp, dCp):  # noqa: E501  # pragma: no cover
     """Backward scan. Work unit = (batch, work group, part): a slice of channels whose B/C
     gradient rows it owns in ``dBp``/``dCp`` (parts, batch, G, N, L or 1), so there are no write
@@ -412,7 +412,7 @@ def scan_bwd(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dla
         _bwd_unit(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dlast, b, d_lo, d_hi, p, du, ddt, dz, dA, dD, dDb, dBp, dCp)  # noqa: E501
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def scan_bwd_serial(u, dt, A, Bm, Cm, Dv, z, has_z, dbias, softplus, T, ckpt, dout, dlast, work_groups, parts, du, ddt, dz, dA, dD, dDb, dBp, dCp):  # noqa: E501  # pragma: no cover
     """:func:`scan_bwd` on one thread (float64 checks: half the compile time of a prange)."""
     nbatch, dim = u.shape[0], u.shape[1]
