@@ -29,6 +29,9 @@ from mambano_core.ops.scan._common import BackendUnavailableError, check_inputs,
 
 #: Steps between state checkpoints (checkpoint memory = N / CHUNK of u's).
 CHUNK = 256
+#: Smallest block of channels sharing B and C for which the forward runs vectorised across
+#: channels (``_numba_lanes``); smaller blocks run one channel at a time.
+MIN_LANES = 8
 
 _LOCK = threading.Lock()  # numba's default thread pool must not be entered concurrently
 
@@ -88,6 +91,13 @@ def _normalise_bc(x: Tensor, groups: int) -> Tensor:
     return x.contiguous()
 
 
+def _lane_block(Bn: Tensor, Cn: Tensor, dim: int) -> int:
+    """Channels per block sharing one time-varying B row and one C row (0: B or C time-invariant)."""
+    if Bn.shape[3] == 1 or Cn.shape[3] == 1:
+        return 0
+    return math.gcd(dim // int(Bn.shape[1]), dim // int(Cn.shape[1]))
+
+
 def _work_split(Bn: Tensor, Cn: Tensor, batch: int, dim: int, threads: int) -> tuple[int, int]:
     """Work groups and parts per group of the backward (see ``scan_bwd``).
 
@@ -114,10 +124,18 @@ class _FusedScan(torch.autograd.Function):
         zv = z if z is not None else u
         out, last = torch.empty_like(u), u.new_empty((batch, dim, n))
         ckpt = u.new_empty((batch, dim, math.ceil(length / CHUNK), n) if store else (1, 1, 1, n))
-        kernel = nk.scan_fwd if u.dtype == torch.float32 else nk.scan_fwd_serial
-        arrays = map(_np, (u, dt, A, Bn, Cn, Dv, zv))
+        arrays = (*map(_np, (u, dt, A, Bn, Cn, Dv, zv)), z is not None, _np(bias), softplus, CHUNK, store,
+                  _np(out), _np(ckpt), _np(last))  # fmt: skip
+        block = _lane_block(Bn, Cn, dim)
         with _numba_threads():
-            kernel(*arrays, z is not None, _np(bias), softplus, CHUNK, store, _np(out), _np(ckpt), _np(last))
+            if u.dtype != torch.float32:
+                nk.scan_fwd_serial(*arrays)
+            elif block >= MIN_LANES:
+                from mambano_core.ops.scan._numba_lanes import scan_fwd_lanes
+
+                scan_fwd_lanes(*arrays, block)
+            else:
+                nk.scan_fwd(*arrays)
         ctx.save_for_backward(u, dt, A, Bn, Cn, Dv, zv, bias, ckpt)
         ctx.has_z, ctx.softplus = z is not None, softplus
         ctx.set_materialize_grads(False)
