@@ -18,6 +18,7 @@ from mambano_core.layers.activations import AliasFreeLReLU, AliasFreeSiLU
 from mambano_core.ops.cross_scan import DIRECTIONS, cross_merge, cross_scan
 from mambano_core.ops.filters import FilterConfig
 from mambano_core.ops.scan import selective_scan_fn
+from mambano_core.ops.shared_matmul import shared_input_matmul
 
 K = len(DIRECTIONS)
 
@@ -111,7 +112,7 @@ class SS2D(nn.Module):
         # delta = W_dtproj (W_dt x): the low-rank product is formed first ((K, d, d), tiny), so the
         # large tensors see one plain matmul each; B and C come out contiguous for the scan.
         w_delta = torch.matmul(self.dt_proj_weight.to(work), w_dt)
-        dts, bs, cs = (torch.matmul(w, xs) for w in (w_delta, w_b, w_c))
+        dts, bs, cs = shared_input_matmul(xs, w_delta, w_b, w_c)
         ys = selective_scan_fn(
             xs.reshape(batch, K * dim, length),
             dts.reshape(batch, K * dim, length),
