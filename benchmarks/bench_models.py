@@ -35,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mambano_core.memory import keep_freed_memory, opted_out  # noqa: E402
 from mambano_core.models.registry import available_models, build_model, count_parameters  # noqa: E402
 
 
@@ -196,12 +197,14 @@ def main() -> None:
     """Entry point (also the subprocess worker with ``--worker``)."""
     args = _parse()
     if args.worker:
+        keep_freed_memory()  # as the CLI and the trainer do; MAMBANO_MALLOC=default to compare
         print(json.dumps(measure(json.loads(args.worker))))
         return
     base = {"device": args.device, "repeats": args.repeats, "threads": args.threads}
     threads = args.threads or torch.get_num_threads()
     print(f"torch {torch.__version__}, device {args.device}, threads {threads}")
     print(f"selective scan backend for 'auto': {scan_backend_in_use(args.device)}")
+    print(f"malloc: {'left at its defaults' if opted_out() else 'keeps freed memory'} (mambano_core.memory)")
     cuda = args.device.startswith("cuda")
     print(
         "peak memory: "

@@ -89,6 +89,9 @@ _register_commands()
 
 def main() -> None:
     """Console-script entry point."""
+    from mambano_core.memory import keep_freed_memory
+
+    keep_freed_memory()
     app(prog_name="mambano")
 
 

@@ -28,6 +28,7 @@ from mambano_core.data.store import Store
 from mambano_core.errors import CheckpointError, SpecError, TrainingDiverged, TrainingInterrupted
 from mambano_core.evaluation.metrics import relative_l1_loss, relative_l1_percent
 from mambano_core.io_utils import atomic_write_text
+from mambano_core.memory import keep_freed_memory
 from mambano_core.models.registry import build_model, count_parameters, resolved_model_args
 from mambano_core.training.checkpoint import (
     BEST,
@@ -111,6 +112,7 @@ class Trainer:
         self.device = resolve_device(spec.training.device)
         if spec.training.threads:
             torch.set_num_threads(spec.training.threads)
+        keep_freed_memory()  # no page-fault storm at every CPU step (mambano_core.memory)
         self._check_run_dir(resume, overwrite)
         seed_everything(spec.training.seed)
         self._setup_data()
