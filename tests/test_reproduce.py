@@ -40,3 +40,18 @@ def test_reproduce_rejects_unknown_names(tmp_path: Path) -> None:
     assert result.exit_code == 3 and "unknown model(s) gpt" in result.output
     result = CliRunner().invoke(app, ["reproduce", "--preset", "huge", "--out", str(tmp_path)])
     assert result.exit_code == 3 and "cpu-small" in result.output
+
+
+def test_tiny_preset_generates_the_airfoil_on_a_coarse_solver_grid(tmp_path: Path, monkeypatch) -> None:
+    """The tiny preset passes its generator overrides (a 4x coarser Euler grid) to the store."""
+    import mambano_core.data.store as store
+    from mambano_core.studies.presets import get_preset
+    from mambano_core.studies.reproduce import generate_data
+
+    calls = []
+    monkeypatch.setattr(store, "generate_store", lambda *a, **kw: calls.append((a, kw)))
+    generate_data(get_preset("tiny"), ["poisson", "airfoil"], tmp_path, workers=1, log=lambda _: None)
+    overrides = {a[0]: kw["overrides"] for a, kw in calls}
+    assert overrides["poisson"] is None
+    assert overrides["airfoil"]["solver_spacing"] == 1.0 / 32.0
+    assert get_preset("cpu-small").generator_overrides == {}  # the table's airfoil is the full solve

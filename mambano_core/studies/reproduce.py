@@ -89,7 +89,8 @@ def generate_data(preset: Preset, benchmarks: list[str], out: Path, workers: int
         for bench in benchmarks:
             counts = preset.counts_for(bench, get_benchmark_class(bench).reference_counts)
             log(f"data: {bench} at {preset.resolution_for(bench)}^2, {counts}")
-            generate_store(bench, out / "data", preset.resolution_for(bench), counts, executor=executor)
+            generate_store(bench, out / "data", preset.resolution_for(bench), counts, executor=executor,
+                           overrides=preset.generator_overrides.get(bench))
     finally:
         executor.close()
 
