@@ -1,12 +1,12 @@
 """Keep freed memory in the process so large CPU tensors stop page-faulting at every step.
 
-PyTorch's CPU tensors come from the C library's ``malloc``. glibc serves large blocks with fresh
-``mmap`` pages and hands freed memory back to the kernel. So every training step touches
-its (batch, 4, channels, H*W) intermediates in new pages, which the kernel must fault in and
-zero. On the 2-core dev machine a MambaNO step at 64^2 (batch 16) took 1.0-1.7 s of system
-time in 140,000-370,000 page faults. With freed memory kept for reuse there were none, and the step
-was about 20% faster (``docs/performance.md``). The GPU has the same idea in PyTorch's caching
-allocator.
+PyTorch's CPU tensors come from the C library's ``malloc``. By default glibc gives freed memory
+back to the kernel: it unmaps large blocks and trims the top of the heap. So every training step
+touches its (batch, 4, channels, H*W) intermediates in new pages, which the kernel must fault in
+and zero. On the 2-core dev machine a MambaNO step at 64^2 (batch 16) took 57,000-376,000 minor
+page faults and 0.25-1.5 s of system time. With freed memory kept for reuse it took almost none,
+and the step was about 8% faster (median of three fresh processes each, ``docs/performance.md``).
+PyTorch's caching allocator does the same on the GPU.
 
 :func:`keep_freed_memory` raises glibc's mmap and trim thresholds. The CLI and
 :class:`~mambano_core.training.trainer.Trainer` call it. Set ``MAMBANO_MALLOC=default`` to leave

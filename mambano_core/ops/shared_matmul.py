@@ -4,7 +4,7 @@ SS2D projects the cross-scanned input ``x`` (batch, K, d, L) with three small we
 and C). As three ``torch.matmul`` calls, autograd's backward runs three products into three
 (batch, K, d, L) partial gradients of ``x`` and then adds them, and it reads ``x`` three times for
 the weight gradients. On a CPU these large, skinny products are bound by memory traffic: at
-MambaNO's first level they took about a fifth of a training step. Here the backward stacks the
+MambaNO's first level they took about a tenth of a training step. Here the backward stacks the
 output gradients, so one product gives the input gradient and one the weights' gradients.
 """
 
