@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ import torch
 
 from mambano_core.errors import SpecError
 from mambano_core.models.registry import build_model, count_parameters
+from model_checks import _seed_and_one_thread  # noqa: F401 (autouse fixture)
 
 # Small configurations keep the training and gradient checks fast on a CPU.
 SMALL: dict[str, dict[str, Any]] = {
@@ -26,16 +26,6 @@ SMALL: dict[str, dict[str, Any]] = {
 }
 CASES = [("unet", SMALL["unet"]), ("unet", SMALL["unet_bilinear"]), ("resnet", SMALL["resnet"])]
 IDS = ["unet", "unet-bilinear", "resnet"]
-
-
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread() -> Iterator[None]:
-    """Seed, and use one thread: these tiny models only lose time to thread contention."""
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _batch(size: int = 32, batch: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
