@@ -368,10 +368,18 @@ def test_fused_softplus_is_accurate_in_float32() -> None:
 
 
 @pytest.mark.skipif("fused" not in FAST, reason="numba is not installed")
-def test_compile_kernels_runs_a_float32_scan() -> None:
+def test_compile_kernels_runs_both_forward_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make demo`` relies on it to compile the per-channel and the lane forward, and the backward."""
+    from mambano_core.ops.scan import _numba_kernels as nk
+    from mambano_core.ops.scan import _numba_lanes as lanes
     from mambano_core.ops.scan.fused import compile_kernels
 
+    called = []
+    for module, name in ((nk, "scan_fwd"), (lanes, "scan_fwd_lanes"), (nk, "scan_bwd")):
+        kernel = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _k=kernel, _n=name: (called.append(_n), _k(*a))[1])
     assert compile_kernels() is True
+    assert sorted(called) == ["scan_bwd", "scan_bwd", "scan_fwd", "scan_fwd_lanes"]
 
 
 @pytest.mark.skipif("fused" not in FAST, reason="numba is not installed")

@@ -1,9 +1,11 @@
 """The ``fused`` CPU backend: Numba kernels that never materialise the (batch, dim, L, N) states.
 
 Mamba selective scan (Gu & Dao 2023) computed like mamba-ssm's CUDA kernel: sequential in time
-per (batch, channel) with the state in L1, parallel over channels (numba ``prange``), states
+per (batch, channel) with the state in L1, parallel over channels (numba ``prange``; the forward
+advances the channels that share B and C together, vectorised across them), states
 checkpointed every ``CHUNK`` steps and recomputed chunk by chunk in the backward. The kernels live
-in :mod:`mambano_core.ops.scan._numba_kernels`; this module wraps them in an autograd Function.
+in :mod:`mambano_core.ops.scan._numba_kernels` and :mod:`~mambano_core.ops.scan._numba_lanes`; this
+module wraps them in an autograd Function.
 delta_bias, softplus, D u and the silu(z) gate are fused into the kernels (mamba-ssm's CUDA kernel
 does the same), so no (batch, dim, L) intermediate of delta is ever stored.
 
@@ -232,20 +234,22 @@ def selective_scan_fused(
 
 
 def compile_kernels() -> bool:
-    """Compile (or load from numba's disk cache) the float32 kernels with one tiny scan.
+    """Compile (or load from numba's disk cache) the float32 kernels with two tiny scans.
 
-    The first call in a fresh install compiles for a minute or more; calling this ahead of a
-    timed job (``make demo`` does) keeps that out of its budget. Returns whether numba is
-    available.
+    One scan has too few channels per B/C group for the lane forward, the other enough, so both
+    forward kernels and the backward are compiled. The first call in a fresh install compiles
+    for a minute or more; calling this ahead of a timed job (``make demo`` does) keeps that out
+    of its budget. Returns whether numba is available.
     """
     if not numba_available():
         return False
     g = torch.Generator().manual_seed(0)
-    u, dt, z = (torch.randn(1, 2, 8, generator=g, requires_grad=True) for _ in range(3))
-    A = -torch.rand(2, 4, generator=g).requires_grad_()
-    B, C = (torch.randn(1, 4, 8, generator=g, requires_grad=True) for _ in range(2))
-    bias = torch.zeros(2, requires_grad=True)
-    selective_scan_fused(u, dt, A, B, C, torch.ones(2), z, bias, True).sum().backward()
+    for dim in (2, MIN_LANES):
+        u, dt, z = (torch.randn(1, dim, 8, generator=g, requires_grad=True) for _ in range(3))
+        A = -torch.rand(dim, 4, generator=g).requires_grad_()
+        B, C = (torch.randn(1, 4, 8, generator=g, requires_grad=True) for _ in range(2))
+        bias = torch.zeros(dim, requires_grad=True)
+        selective_scan_fused(u, dt, A, B, C, torch.ones(dim), z, bias, True).sum().backward()
     return True
 
 
