@@ -55,3 +55,24 @@ def test_tiny_preset_generates_the_airfoil_on_a_coarse_solver_grid(tmp_path: Pat
     assert overrides["poisson"] is None
     assert overrides["airfoil"]["solver_spacing"] == 1.0 / 32.0
     assert get_preset("cpu-small").generator_overrides == {}  # the table's airfoil is the full solve
+
+
+def test_each_worker_keeps_one_device_and_no_two_workers_share_one() -> None:
+    from mambano_core.studies.reproduce import device_pool, worker_device
+
+    with device_pool(["cuda:0", "cuda:1"]) as pool:
+        seen = [f.result() for f in [pool.submit(_pid_and_device) for _ in range(12)]]
+    device_of: dict[int, str] = {}
+    for pid, device in seen:
+        assert device_of.setdefault(pid, device) == device
+    assert sorted(device_of.values()) == ["cuda:0", "cuda:1"]  # both workers ran tasks, one device each
+    assert worker_device() is None
+
+
+def _pid_and_device() -> tuple[int, str | None]:
+    import time
+
+    from mambano_core.studies.reproduce import worker_device
+
+    time.sleep(0.05)  # long enough that both workers take tasks
+    return os.getpid(), worker_device()

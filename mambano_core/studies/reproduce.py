@@ -116,6 +116,38 @@ def _devices(jobs: int) -> list[str | None]:
     return [None] * jobs
 
 
+_WORKER_DEVICE: str | None = None
+
+
+def _claim_device(devices: Any) -> None:
+    """Pool initializer: each worker process takes one device for its whole life."""
+    global _WORKER_DEVICE
+    _WORKER_DEVICE = devices.get()
+
+
+def worker_device() -> str | None:
+    """The device this worker process claimed (None in the main process or on CPU)."""
+    return _WORKER_DEVICE
+
+
+def _train_on_worker_device(spec: dict[str, Any], resume: bool, threads: int) -> dict[str, Any]:
+    return train_pair(spec, resume, worker_device(), threads)
+
+
+def device_pool(devices: list[str | None]) -> ProcessPoolExecutor:
+    """A process pool with one worker per entry of ``devices``, each pinned to its own entry.
+
+    Devices belong to workers, not to tasks: a task assigned a device up front could start while
+    another task still ran on that GPU and leave a second GPU idle.
+    """
+    context = multiprocessing.get_context("spawn")
+    queue = context.Manager().Queue()
+    for device in devices:
+        queue.put(device)
+    return ProcessPoolExecutor(max_workers=len(devices), mp_context=context,
+                               initializer=_claim_device, initargs=(queue,))
+
+
 def train_pairs(pairs: list[Pair], jobs: int, log: Log) -> None:
     """Train every pair not done yet: sequentially, or ``jobs`` at a time in processes (one GPU each)."""
     todo = [p for p in pairs if p.status() != "done"]
@@ -127,13 +159,9 @@ def train_pairs(pairs: list[Pair], jobs: int, log: Log) -> None:
             log(f"train {pair.benchmark} x {pair.model} ({pair.status()})")
             train_pair(pair.spec, resume=pair.status() == "resume")
         return
-    devices = _devices(jobs)
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {
-            pool.submit(train_pair, p.spec, p.status() == "resume", devices[i % jobs], threads): p
-            for i, p in enumerate(todo)
-        }
+    with device_pool(_devices(jobs)) as pool:
+        futures = {pool.submit(_train_on_worker_device, p.spec, p.status() == "resume", threads): p for p in todo}
         for future in as_completed(futures):
             pair = futures[future]
             future.result()
