@@ -76,3 +76,14 @@ def _pid_and_device() -> tuple[int, str | None]:
 
     time.sleep(0.05)  # long enough that both workers take tasks
     return os.getpid(), worker_device()
+
+
+def test_only_the_galerkin_transformer_gets_a_warmup(tmp_path: Path) -> None:
+    from mambano_core.studies.presets import get_preset
+    from mambano_core.studies.reproduce import plan_pairs
+
+    for preset, warmup in (("cpu-small", 2), ("gpu-full", 100)):
+        pairs = plan_pairs(get_preset(preset), ["poisson"], ["galerkin_transformer", "mambano", "cno"], tmp_path)
+        assert {p.model: p.spec["training"].get("warmup_epochs", 0) for p in pairs} == {
+            "galerkin_transformer": warmup, "mambano": 0, "cno": 0}
+        assert all(p.spec["training"]["lr"] == 1e-3 for p in pairs)

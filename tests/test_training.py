@@ -27,15 +27,18 @@ def _assert_same_weights(a: Path, b: Path) -> None:
         assert torch.equal(wa[key], wb[key]), key
 
 
-def test_resume_after_interruption_mid_epoch_gives_the_same_weights(tiny_store: Path, tmp_path: Path) -> None:
-    full = Trainer(spec_from_dict(tiny_spec_dict(tiny_store, tmp_path / "full", epochs=3)))
+@pytest.mark.parametrize("stabilisers", [{}, {"warmup_epochs": 2, "grad_clip": 0.05}], ids=["plain", "warmup+clip"])
+def test_resume_after_interruption_mid_epoch_gives_the_same_weights(
+    tiny_store: Path, tmp_path: Path, stabilisers: dict
+) -> None:
+    full = Trainer(spec_from_dict(tiny_spec_dict(tiny_store, tmp_path / "full", epochs=3, **stabilisers)))
     full.fit()
 
     def stop_at_step_5(trainer: Trainer) -> None:  # 3 batches per epoch: step 5 is mid epoch 2
         if trainer.state.global_step == 5:
             trainer.stop_requested = True
 
-    spec = spec_from_dict(tiny_spec_dict(tiny_store, tmp_path / "cut", epochs=3))
+    spec = spec_from_dict(tiny_spec_dict(tiny_store, tmp_path / "cut", epochs=3, **stabilisers))
     with pytest.raises(TrainingInterrupted, match="--resume"):
         Trainer(spec, step_callback=stop_at_step_5).fit()
     saved = read_checkpoint(spec.run_dir / "checkpoints" / "last.pt")["train_state"]["state"]

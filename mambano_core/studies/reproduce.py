@@ -63,7 +63,7 @@ def plan_pairs(preset: Preset, benchmarks: list[str], models: list[str], out: Pa
             spec = {
                 "data": {"benchmark": bench, "root": str(out / "data"), "resolution": preset.resolution_for(bench)},
                 "model": {"name": model, "args": args},
-                "training": dict(preset.training),
+                "training": preset.training_for(model),
                 "output": {"runs_dir": str(out / "runs"), "name": f"{bench}-{model}"},
             }
             pairs.append(Pair(bench, model, spec))

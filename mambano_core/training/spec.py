@@ -68,6 +68,8 @@ class TrainingSpec(_Section):
     scheduler_step: int = Field(10, ge=1, description="StepLR step size in epochs")
     scheduler_gamma: float = Field(0.98, gt=0, le=1)
     patience: int = Field(200, ge=1, description="early stopping: epochs without validation improvement")
+    warmup_epochs: int = Field(0, ge=0, description="linear learning-rate warm-up over this many epochs (per step)")
+    grad_clip: float | None = Field(None, gt=0, description="clip the total gradient norm to this value")
     seed: int = Field(0, ge=0)
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
     max_minutes: float | None = Field(None, gt=0, description="wall-time budget: the first step past it ends the epoch early, validates, checkpoints and stops")

@@ -38,6 +38,7 @@ from mambano_core.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from mambano_core.training.optim_step import optimizer_step
 from mambano_core.training.reporter import TrainingReporter
 from mambano_core.training.sampler import EpochSampler
 from mambano_core.training.spec import RunSpec, dump_spec
@@ -221,7 +222,9 @@ class Trainer:
                     "lower training.lr or check the data"
                 )
             loss.backward()
-            self.optimizer.step()
+            optimizer_step(self.optimizer, self.model.parameters(), self.state.global_step,
+                           self.spec.training.warmup_epochs * self.sampler.batches_per_epoch(),
+                           self.spec.training.grad_clip)
             self.state.step_in_epoch += 1
             self.state.global_step += 1
             self.state.epoch_loss_sum += loss.item()
