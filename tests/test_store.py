@@ -100,6 +100,23 @@ def test_rerun_of_a_finished_store_does_nothing(tmp_path: Path, monkeypatch: pyt
     generate_store("poisson", tmp_path, 16, COUNTS)
 
 
+def test_generations_of_different_splits_at_once_keep_each_others_manifest_entries(tmp_path: Path) -> None:
+    """A second generation (another process, in effect) finishes a split while the first one runs."""
+    started_other = []
+
+    def finish_val_meanwhile(key: str, done: int, total: int) -> None:
+        if key.startswith("train") and done == total and not started_other:
+            started_other.append(key)  # train's samples are done, its manifest entry not written yet
+            generate_store("poisson", tmp_path, 16, COUNTS, splits=["val"])
+
+    generate_store("poisson", tmp_path, 16, COUNTS, splits=["train"], progress=finish_val_meanwhile)
+    assert started_other
+    manifest = Store(tmp_path, "poisson").manifest()
+    assert set(manifest["files"]) == {"train_16", "val_16"}
+    assert "16" in manifest["normalization"]
+    assert Store(tmp_path, "poisson").verify() == []
+
+
 def test_a_store_with_another_seed_is_not_mixed(tmp_path: Path) -> None:
     generate_store("poisson", tmp_path, 16, COUNTS, base_seed=0)
     with pytest.raises(DataError, match="--overwrite"):

@@ -28,7 +28,7 @@ from mambano_core.data.netcdf import write_field_file
 from mambano_core.data.normalization import Normalization, RunningMinMax
 from mambano_core.data.seeding import SPLITS, sample_seed
 from mambano_core.errors import DataError, MissingFileError
-from mambano_core.io_utils import atomic_path, atomic_write_text, sha256_file
+from mambano_core.io_utils import atomic_path, atomic_write_text, file_lock, sha256_file
 
 MANIFEST_FORMAT = "mambano-store/1"
 CHUNK_SIZE = 32
@@ -242,7 +242,7 @@ def _generate_split(
             progress(key, done, total)
     arrays = {name: np.concatenate([chunks[s][name] for s in starts]) for name in chunks[starts[0]]}
     _write_split_file(target, plan, split, seeds, arrays)
-    manifest["files"][key] = {
+    entry = {
         "path": target.name,
         "split": split,
         "resolution": plan.resolution,
@@ -250,12 +250,30 @@ def _generate_split(
         "count": total,
         "sha256": sha256_file(target),
     }
+    normalization = None
     if split == "train" and plan.benchmark.normalize:
-        manifest["normalization"][str(plan.resolution)] = _minmax(arrays, plan.benchmark).to_dict()
-    store._write_manifest(manifest)
+        normalization = _minmax(arrays, plan.benchmark).to_dict()
+    _record_file(store, manifest, key, entry, normalization)
     shutil.rmtree(partial_dir, ignore_errors=True)
     with contextlib.suppress(OSError):
         partial_dir.parent.rmdir()  # only succeeds once no other split is in progress
+
+
+def _record_file(
+    store: Store, manifest: dict[str, Any], key: str, entry: dict[str, Any], normalization: dict[str, Any] | None
+) -> None:
+    """Add a finished file to the manifest on disk and to ``manifest``.
+
+    Several processes may generate different splits of one store at once: each re-reads the
+    manifest under a lock and adds its own file, so that none overwrites another's entries.
+    """
+    with file_lock(store.dir / ".manifest.lock"):
+        current = store.manifest() if store.manifest_path.is_file() else manifest
+        current["files"][key] = entry
+        if normalization is not None:
+            current.setdefault("normalization", {})[str(entry["resolution"])] = normalization
+        store._write_manifest(current)
+    manifest.update(current)
 
 
 def compute_chunk(
