@@ -78,7 +78,7 @@ def _pid_and_device() -> tuple[int, str | None]:
     return os.getpid(), worker_device()
 
 
-def test_only_the_galerkin_transformer_gets_a_warmup(tmp_path: Path) -> None:
+def test_only_the_galerkin_transformer_gets_its_own_rate_and_warmup(tmp_path: Path) -> None:
     from mambano_core.studies.presets import get_preset
     from mambano_core.studies.reproduce import plan_pairs
 
@@ -86,4 +86,5 @@ def test_only_the_galerkin_transformer_gets_a_warmup(tmp_path: Path) -> None:
         pairs = plan_pairs(get_preset(preset), ["poisson"], ["galerkin_transformer", "mambano", "cno"], tmp_path)
         assert {p.model: p.spec["training"].get("warmup_epochs", 0) for p in pairs} == {
             "galerkin_transformer": warmup, "mambano": 0, "cno": 0}
-        assert all(p.spec["training"]["lr"] == 1e-3 for p in pairs)
+        assert {p.model: p.spec["training"]["lr"] for p in pairs} == {
+            "galerkin_transformer": 3e-4, "mambano": 1e-3, "cno": 1e-3}
