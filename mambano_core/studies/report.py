@@ -17,26 +17,33 @@ def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
-def _plot_curves(pairs: list[Any], path: Path) -> None:
-    """Validation error against epoch, one panel per benchmark, one line per model."""
+def _plot_curves(pairs: list[Any], path: Path, columns: int = 4) -> None:
+    """Validation error against epoch: one panel per benchmark (``columns`` per row), one colour per model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     by_bench: dict[str, list[Any]] = defaultdict(list)
     for pair in pairs:
         by_bench[pair.benchmark].append(pair)
-    fig, axes = plt.subplots(1, len(by_bench), figsize=(4 * len(by_bench), 3.2), squeeze=False)
-    for ax, (bench, group) in zip(axes[0], by_bench.items()):
+    colour = {model: f"C{i % 10}" for i, model in enumerate(dict.fromkeys(pair.model for pair in pairs))}
+    columns = min(columns, len(by_bench))
+    rows = -(-len(by_bench) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows + 0.5), squeeze=False)
+    for ax in axes.ravel()[len(by_bench):]:
+        ax.set_visible(False)
+    for ax, (bench, group) in zip(axes.ravel(), by_bench.items()):
         for pair in group:
             records = _read_metrics(pair.run_dir)
-            ax.semilogy([r["epoch"] for r in records], [r["val_rel_l1_mean"] for r in records], label=pair.model)
+            ax.semilogy([r["epoch"] for r in records], [r["val_rel_l1_mean"] for r in records], color=colour[pair.model])
         ax.set_title(bench)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation rel. L1 (%)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    handles = [Line2D([], [], color=c, label=model) for model, c in colour.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.5 / (3.2 * rows + 0.5), 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
