@@ -116,6 +116,11 @@ class GalerkinTransformer(nn.Module):
     benchmark): 1,134,817 parameters for one input and one output channel (as counted by
     :func:`count_parameters`, complex entries once; 1,724,641 real numbers).
 
+    Training: give it a warm-up and a lower rate than the paper's shared 1e-3, e.g.
+    ``training: {lr: 3.0e-4, warmup_epochs: 2}`` (``mambano reproduce`` does; Cao uses a one-cycle
+    schedule). At 1e-3 from the first step its loss diverged on all eight cpu-small benchmarks
+    (docs/results.md).
+
     Parameters
     ----------
     in_channels, out_channels
