@@ -45,6 +45,10 @@ class EpochSampler(Sampler[int]):
     def __len__(self) -> int:
         return max(0, len(self._indices()) - self.start_batch * self.batch_size)
 
+    def samples_per_epoch(self) -> int:
+        """Samples this rank sees in a whole epoch (the padded permutation's share)."""
+        return -(-self.size // self.world_size)
+
     def batches_per_epoch(self) -> int:
         """Number of batches in a whole epoch (last partial batch included)."""
-        return -(-len(self._indices()) // self.batch_size)
+        return -(-self.samples_per_epoch() // self.batch_size)

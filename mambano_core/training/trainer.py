@@ -117,6 +117,7 @@ class Trainer:
         self._check_run_dir(resume, overwrite)
         seed_everything(spec.training.seed)
         self._setup_data()
+        self.warmup_steps = spec.training.warmup_epochs * self.sampler.batches_per_epoch()
         self.model_args = resolved_model_args(spec.model.name, spec.model.args)
         self.model = build_model(spec.model.name, self.model_args).to(self.device)
         self.optimizer = torch.optim.AdamW(
@@ -223,8 +224,7 @@ class Trainer:
                 )
             loss.backward()
             optimizer_step(self.optimizer, self.model.parameters(), self.state.global_step,
-                           self.spec.training.warmup_epochs * self.sampler.batches_per_epoch(),
-                           self.spec.training.grad_clip)
+                           self.warmup_steps, self.spec.training.grad_clip)
             self.state.step_in_epoch += 1
             self.state.global_step += 1
             self.state.epoch_loss_sum += loss.item()
