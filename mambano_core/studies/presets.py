@@ -61,9 +61,9 @@ def _galerkin_protocol(epochs: int) -> dict[str, dict[str, Any]]:
     selects every baseline's learning rate by search. At the shared 1e-3 its training loss
     diverged on every cpu-small benchmark (validation errors of 10^3-10^5 % at some epochs). A
     2-epoch warm-up fixed Poisson and Wave but not Allen-Cahn and the transports, nor did a
-    6-epoch one; 3e-4 after a 2-epoch warm-up trained steadily on the smooth transport (val
-    11.7 % after 11 epochs, against > 100 %). Clipping the gradient norm at Cao's 0.99 made the
-    Poisson run worse with AdamW.
+    6-epoch one; 3e-4 after a 2-epoch warm-up trained without a divergence on all eight
+    (docs/results.md). Clipping the gradient norm at Cao's 0.99 made the Poisson run worse with
+    AdamW.
     """
     return {"galerkin_transformer": {"lr": 3e-4, "warmup_epochs": max(1, epochs // 10)}}
 

@@ -141,7 +141,7 @@ def device_pool(devices: list[str | None]) -> ProcessPoolExecutor:
     another task still ran on that GPU and leave a second GPU idle.
     """
     context = multiprocessing.get_context("spawn")
-    queue = context.Manager().Queue()
+    queue = context.Queue()  # handed to each worker when it starts (no manager process needed)
     for device in devices:
         queue.put(device)
     return ProcessPoolExecutor(max_workers=len(devices), mp_context=context,
