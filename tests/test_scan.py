@@ -349,6 +349,60 @@ def test_fused_keeps_numba_thread_setting() -> None:
     assert numba.get_num_threads() == before
 
 
+_THREADS_AND_FORK_SCRIPT = """
+import multiprocessing, sys
+import torch
+from mambano_core.ops.scan import selective_scan_fn
+
+def scan():
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(2, 16, 300, generator=g, requires_grad=True)
+    delta, A = torch.rand(2, 16, 300, generator=g), -torch.rand(16, 4, generator=g)
+    B, C = torch.randn(2, 2, 4, 300, generator=g), torch.randn(2, 2, 4, 300, generator=g)
+    out = selective_scan_fn(u, delta, A, B, C, delta_softplus=True, backend="fused")
+    out.backward(torch.ones_like(out))
+    return torch.cat([out.detach().flatten(), u.grad.flatten()]).numpy().tobytes()
+
+def child(path):
+    with open(path, "wb") as f:
+        f.write(scan())
+
+if __name__ == "__main__":
+    parent = scan()
+    print("torch threads", torch.get_num_threads())
+    process = multiprocessing.get_context("fork").Process(target=child, args=(sys.argv[1],))
+    process.start()
+    process.join(timeout=400)  # returns at once if numba terminates the child
+    with open(sys.argv[1], "rb") as f:
+        same = f.read() == parent
+    print("child exit", process.exitcode, "same", same)
+"""
+
+
+@pytest.mark.skipif("fused" not in FAST, reason="numba is not installed")
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork()")
+def test_fused_keeps_torch_threads_and_survives_fork(tmp_path) -> None:
+    """Starting numba's OpenMP pool must not raise PyTorch's thread count (it calls
+    ``omp_set_num_threads``), and a child forked afterwards must get the parent's results (numba
+    terminates a forked child at its first GNU OpenMP parallel kernel)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "threads_and_fork.py"
+    script.write_text(_THREADS_AND_FORK_SCRIPT)
+    (tmp_path / "child.bin").write_bytes(b"")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+    env.pop("NUMBA_THREADING_LAYER", None)
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "child.bin")], env=env, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "torch threads 1" in result.stdout
+    assert "child exit 0 same True" in result.stdout, result.stdout + result.stderr[-2000:]
+
+
 @pytest.mark.skipif("fused" not in FAST, reason="numba is not installed")
 def test_fused_softplus_is_accurate_in_float32() -> None:
     """The kernels' vectorised float32 softplus (exp and log1p polynomials) vs float64 PyTorch."""

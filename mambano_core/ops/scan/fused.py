@@ -35,7 +35,10 @@ CHUNK = 256
 #: channels (``_numba_lanes``); smaller blocks run one channel at a time.
 MIN_LANES = 8
 
-_LOCK = threading.Lock()  # numba's default thread pool must not be entered concurrently
+_LOCK = threading.Lock()  # numba's workqueue pool (the fallback layer) must not be entered concurrently
+# Set in a child forked after numba's GNU OpenMP pool started: numba terminates such a process
+# at its first parallel kernel, so the child runs the single-threaded kernels instead.
+_FORKED_FROM_OPENMP = False
 
 
 @functools.cache
@@ -50,17 +53,41 @@ def numba_available() -> bool:
 
 @functools.cache
 def _configure_numba() -> None:
-    """Use numba's own ``workqueue`` thread pool unless ``NUMBA_THREADING_LAYER`` says otherwise.
+    """Start numba's thread pool on the OpenMP layer, leaving PyTorch's thread count as it was.
 
-    numba's default OpenMP layer keeps its worker threads spinning after each kernel, where they
-    compete with PyTorch's OpenMP threads for the cores: measured on a 2-core CPU, MambaNO's
-    training step took 2.4x longer with it. ``workqueue`` has no such interference and is
-    fork-safe; it must not be entered concurrently, which ``_LOCK`` ensures.
+    PyTorch's CPU build runs its own parallel regions on GNU OpenMP, and numba's ``omp`` layer
+    loads the same ``libgomp``, so both share one pool of threads that hand the cores to each
+    other. With numba's separate ``workqueue`` pool, PyTorch's idle OpenMP threads still spin
+    when a numba kernel starts and take the cores from it: measured on a 2-core CPU, MambaNO's
+    training step took 7.3-8.9 s on ``workqueue`` and 5.7-6.7 s on ``omp``.
+
+    Starting the OpenMP pool calls ``omp_set_num_threads(NUMBA_NUM_THREADS)``, which would
+    silently raise PyTorch's own thread count (with ``OMP_NUM_THREADS=1``, two such processes
+    on two cores each ran four threads and took 4x longer), so the count is restored. Where
+    OpenMP is missing numba falls back to ``workqueue``; ``NUMBA_THREADING_LAYER`` overrides.
     """
     import numba
 
     if "NUMBA_THREADING_LAYER" not in os.environ:
-        numba.config.THREADING_LAYER = "workqueue"
+        numba.config.THREADING_LAYER = "default"
+        numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+    threads = torch.get_num_threads()
+    numba.get_num_threads()  # starts the pool
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if numba.threading_layer() == "omp":
+        os.register_at_fork(after_in_child=_mark_forked_child)
+
+
+def _mark_forked_child() -> None:
+    """After ``fork()``: GNU OpenMP's pool does not survive it; use the serial kernels."""
+    global _FORKED_FROM_OPENMP
+    _FORKED_FROM_OPENMP = True
+
+
+def _serial_kernels(dtype: torch.dtype) -> bool:
+    """Whether to run the single-threaded kernels: float64 (checks) or a forked child."""
+    return dtype != torch.float32 or _FORKED_FROM_OPENMP
 
 
 @contextlib.contextmanager
@@ -130,7 +157,7 @@ class _FusedScan(torch.autograd.Function):
                   _np(out), _np(ckpt), _np(last))  # fmt: skip
         block = _lane_block(Bn, Cn, dim)
         with _numba_threads():
-            if u.dtype != torch.float32:
+            if _serial_kernels(u.dtype):
                 nk.scan_fwd_serial(*arrays)
             elif block >= MIN_LANES:
                 from mambano_core.ops.scan._numba_lanes import scan_fwd_lanes
@@ -157,7 +184,7 @@ class _FusedScan(torch.autograd.Function):
         dA = torch.zeros((batch, dim, n), dtype=torch.float64)
         dD = torch.zeros((batch, dim), dtype=torch.float64)
         dbias = torch.zeros((batch, dim), dtype=torch.float64)
-        kernel = nk.scan_bwd if u.dtype == torch.float32 else nk.scan_bwd_serial
+        kernel = nk.scan_bwd_serial if _serial_kernels(u.dtype) else nk.scan_bwd
         with _numba_threads() as threads:
             groups, parts = _work_split(Bn, Cn, batch, dim, threads)
             dBp = u.new_zeros((parts, batch) + tuple(Bn.shape[1:]))
