@@ -1,5 +1,5 @@
 # mambano: set up a virtual environment, run the demo, run the tests.
-#   make demo    set up, generate a small Poisson set, train MambaNO on the CPU (~5 min), print the table
+#   make demo    set up, generate a small Poisson set, train MambaNO on the CPU (25 epochs, ~4 min), print the table
 #   make test    set up and run the test suite (what CI runs)
 # GPU users: make setup TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu124"
 
