@@ -11,7 +11,8 @@ does the same), so no (batch, dim, L) intermediate of delta is ever stored.
 
 float32 (and upcast half/bfloat16) runs the parallel kernels. float64, which exists for checks
 such as gradcheck, runs the same code on one thread: a ``prange`` kernel doubles numba's compile
-time, and the first call of each dtype compiles (about 10-25 s, then cached on disk).
+time, and the first call of each dtype compiles (about 10-25 s, then cached on disk). A process
+forked after numba's OpenMP pool started also runs them (see :func:`_configure_numba`).
 """
 
 from __future__ import annotations
