@@ -92,12 +92,53 @@ class RichTrainingReporter(TrainingReporter):
 
 
 def print_table(results: Any, title: str) -> None:
-    """A results table (:class:`mambano_core.evaluation.tables.ResultsTable`) on stderr, best cells bold."""
-    table = Table(title=title)
-    for index, header in enumerate(results.headers):
-        table.add_column(header, justify="left" if index == 0 else "right")
-    for r, row in enumerate(results.rows):
-        table.add_row(*[f"[bold green]{cell}[/bold green]" if (r, c) in results.best else cell for c, cell in enumerate(row)])
-    console.print(table)
+    """A results table (:class:`mambano_core.evaluation.tables.ResultsTable`) on stderr, best cells bold.
+
+    A table wider than the console is printed as several tables, each with the model column and
+    as many benchmarks (In and Out together) as fit, so that no cell is cut short.
+    """
+    for part, columns in enumerate(_column_parts(results, console.width)):
+        console.print(_rich_table(results, columns, title if part == 0 else None))
     for note in results.notes:
         console.print(note, style="dim")
+
+
+def _rich_table(results: Any, columns: list[int], title: str | None) -> Table:
+    """The first (label) column and ``columns`` of ``results`` as a rich table."""
+    table = Table(title=title)
+    shown = [0, *columns]
+    for c in shown:
+        table.add_column(results.headers[c], justify="left" if c == 0 else "right", no_wrap=True)
+    for r, row in enumerate(results.rows):
+        table.add_row(*[f"[bold green]{row[c]}[/bold green]" if (r, c) in results.best else row[c] for c in shown])
+    return table
+
+
+def _natural_width(table: Table) -> int:
+    """Width the table takes when nothing limits it (rich otherwise clamps to the console)."""
+    return console.measure(table, options=console.options.update_width(1 << 16)).maximum
+
+
+def _column_parts(results: Any, width: int) -> list[list[int]]:
+    """The data columns cut into consecutive parts whose tables fit ``width``; the columns of one
+    benchmark (headers ``"<benchmark> In"``, ``"<benchmark> Out"``) stay together where they fit."""
+    blocks: list[list[int]] = []
+    for c in range(1, len(results.headers)):
+        key = results.headers[c].rsplit(" ", 1)[0]
+        if blocks and results.headers[blocks[-1][0]].rsplit(" ", 1)[0] == key:
+            blocks[-1].append(c)
+        else:
+            blocks.append([c])
+    fitting = []  # a benchmark whose columns together are too wide gets a table per column
+    for block in blocks:
+        too_wide = len(block) > 1 and _natural_width(_rich_table(results, block, None)) > width
+        fitting += [[c] for c in block] if too_wide else [block]
+    parts: list[list[int]] = []
+    current: list[int] = []
+    for block in fitting:
+        if current and _natural_width(_rich_table(results, current + block, None)) > width:
+            parts.append(current)
+            current = []
+        current = current + block
+    parts.append(current)
+    return parts
