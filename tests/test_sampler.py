@@ -14,3 +14,6 @@ def test_batches_per_epoch_matches_the_yielded_indices(size: int, batch: int, wo
         yielded = list(sampler)
         assert sampler.samples_per_epoch() == len(yielded) == len(sampler)
         assert sampler.batches_per_epoch() == -(-len(yielded) // batch)
+        for start in range(sampler.batches_per_epoch() + 1):  # resumed mid-epoch, and past the end
+            sampler.set_position(epoch=2, start_batch=start)
+            assert len(sampler) == len(list(sampler))

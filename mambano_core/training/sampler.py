@@ -35,7 +35,7 @@ class EpochSampler(Sampler[int]):
     def _indices(self) -> list[int]:
         order = epoch_permutation(self.size, self.seed, self.epoch).tolist()
         if self.world_size > 1:
-            padded = -(-self.size // self.world_size) * self.world_size
+            padded = self.samples_per_epoch() * self.world_size
             order = (order + order[: padded - self.size])[self.rank :: self.world_size]
         return order
 
@@ -43,7 +43,7 @@ class EpochSampler(Sampler[int]):
         return iter(self._indices()[self.start_batch * self.batch_size :])
 
     def __len__(self) -> int:
-        return max(0, len(self._indices()) - self.start_batch * self.batch_size)
+        return max(0, self.samples_per_epoch() - self.start_batch * self.batch_size)
 
     def samples_per_epoch(self) -> int:
         """Samples this rank sees in a whole epoch (the padded permutation's share)."""
