@@ -245,3 +245,103 @@ def test_directions_have_distinct_parameters():
             probe.x_proj_weight[k].zero_()
             probe.D[k].zero_()  # direction k now contributes nothing
             assert (probe.scan(x) - y).abs().max().item() > 1e-3
+
+
+# ------------------------------------------------------------------- configurations
+
+
+def _drop_rates(model: MambaNO) -> tuple[list[float], list[float]]:
+    """DropPath probabilities of the encoder (level 0 first) and decoder (bottom level first)."""
+    enc = [b.drop_path.p for stage in model.encoder for b in stage.blocks]
+    dec = [b.drop_path.p for stage in reversed(model.decoder) for b in stage.blocks]
+    return enc, dec
+
+
+def _projection_input(model: MambaNO, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What enters Q, what the last decoder stage gives and the level-0 skip, in one pass."""
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [
+        model.project.register_forward_pre_hook(lambda m, inp: seen.__setitem__("q", inp[0])),
+        model.decoder[0].register_forward_hook(lambda m, inp, out: seen.__setitem__("decoder", out)),
+        model.conv_blocks[0].register_forward_hook(lambda m, inp, out: seen.__setitem__("skip0", out)),
+    ]
+    with torch.no_grad():
+        model.eval()(x)
+    for hook in hooks:
+        hook.remove()
+    return seen
+
+
+def test_the_default_is_the_authors_network():
+    """MambaNOModule.py: Q reads the last decoder stage only (skip_list[0] is never read), ends
+    with BatchNorm2d(out) (CNO2d_classic's LiftProjectBlock), DropPath torch.linspace(0, 0.1, 8)
+    over the encoder and reversed over the decoder (bottom level first), depths[l] convolution
+    blocks at level l."""
+    from mambano_core.models.mambano import CONFIGURATIONS, configuration_name
+    from mambano_core.models.registry import resolved_model_args
+
+    model = MambaNO()
+    assert configuration_name(resolved_model_args("mambano", {})) == "authors" and CONFIGURATIONS["authors"] == {}
+    assert isinstance(model.project.norm2, torch.nn.BatchNorm2d) and model.project.norm2.num_features == 1
+    assert model.output_norm is model.project.norm2 and model.project.conv2.bias is None
+    enc, dec = _drop_rates(model)
+    want = torch.linspace(0, 0.1, 8).tolist()
+    assert enc == pytest.approx(want) and dec == pytest.approx(want[::-1])
+    tiny = build_model("mambano", TINY)
+    seen = _projection_input(tiny, _smooth_batch(16, batch=2)[0])
+    assert torch.equal(seen["q"], seen["decoder"])
+    uneven = MambaNO(channels=4, depths=[1, 2, 3, 2], lift_channels=8)  # N_res = depths in their code
+    assert [len(level) for level in uneven.conv_blocks] == [1, 2, 3, 2]
+
+
+@pytest.mark.parametrize("name", ["figure-skip", "no-output-norm", "no-drop-path", "v0.1"])
+def test_each_configuration_differs_from_the_authors_only_in_what_it_names(name):
+    from mambano_core.models.mambano import CONFIGURATIONS, configuration_name
+    from mambano_core.models.registry import resolved_model_args
+
+    changes = CONFIGURATIONS[name]
+    assert configuration_name(resolved_model_args("mambano", {**TINY, **changes})) == name
+    torch.manual_seed(0)
+    authors = build_model("mambano", {**TINY, "depths": [2, 2, 2, 2]})
+    torch.manual_seed(0)
+    variant = build_model("mambano", {**TINY, "depths": [2, 2, 2, 2], **changes})
+    a, v = authors.state_dict(), variant.state_dict()
+    norm_keys = {k for k in a if k.startswith("project.norm2.")}
+    if changes.get("project_norm") is False:  # Q's conv gets its bias back, the last BN goes
+        assert set(a) - set(v) == norm_keys and set(v) - set(a) == {"project.conv2.bias"}
+        assert variant.output_norm is None
+    else:
+        assert set(a) == set(v) and variant.output_norm is not None
+    shared = [k for k in a if k in v]
+    assert all(torch.equal(a[k], v[k]) for k in shared)  # same initialisation everywhere else
+    enc, dec = _drop_rates(variant)
+    if "drop_path" in changes:
+        assert set(enc + dec) == {changes["drop_path"]}
+    else:
+        assert (enc, dec) == _drop_rates(authors)
+    x = _smooth_batch(16, batch=2)[0]
+    seen = _projection_input(variant, x)
+    if changes.get("level0_skip"):
+        torch.testing.assert_close(seen["q"], seen["decoder"] + seen["skip0"])
+    else:
+        assert torch.equal(seen["q"], seen["decoder"])
+
+
+def test_a_checkpoint_of_version_0_1_loads_as_the_network_it_holds(tmp_path):
+    """0.1 stored every argument it had; the level-0 skip and the output norm did not exist, and
+    its network had the skip and no output norm. It must not load as today's default."""
+    from mambano_core.data.normalization import Normalization
+    from mambano_core.training.checkpoint import load_checkpoint, save_checkpoint
+    from mambano_core.models.registry import resolved_model_args
+
+    old = build_model("mambano", {**TINY, "level0_skip": True, "project_norm": False, "drop_path": 0.0})
+    args_0_1 = {k: v for k, v in resolved_model_args("mambano", {**TINY, "drop_path": 0.0}).items()
+                if k not in ("level0_skip", "project_norm")}
+    norm = Normalization(0.0, 1.0, 0.0, 1.0)
+    save_checkpoint(tmp_path / "old.pt", model=old, model_name="mambano", model_args=args_0_1, spec={},
+                    normalization=norm, data={})
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert loaded.model.level0_skip and loaded.model.output_norm is None
+    x = _smooth_batch(16, batch=2)[0]
+    with torch.no_grad():
+        assert torch.equal(loaded.model.eval()(x), old.eval()(x))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -13,6 +14,18 @@ from mambano_core.layers.resample_block import ResampleBlock
 from mambano_core.models._args import check_grid_input
 from mambano_core.models.registry import register_model
 from mambano_core.ops.filters import FilterConfig
+
+
+#: Named variants of the network, as model arguments over the defaults (the authors' code).
+#: Each differs from ``authors`` only in what its name says; tables and studies cite these names.
+CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "authors": {},
+    "figure-skip": {"level0_skip": True},
+    "no-output-norm": {"project_norm": False},
+    "no-drop-path": {"drop_path": 0.0},
+    # mambano 0.1's default: the figure's level-0 skip, no output batch norm, no stochastic depth.
+    "v0.1": {"level0_skip": True, "project_norm": False, "drop_path": 0.0},
+}
 
 
 def _drop_path_rates(depths: Sequence[int], rate: float, decoder: bool = False) -> list[list[float]]:
@@ -38,13 +51,30 @@ def _drop_path_rates(depths: Sequence[int], rate: float, decoder: bool = False) 
 class MambaNO(nn.Module):
     """Alias-free Mamba neural operator (Zheng, Li, Xu, Zhu, Lin, Zhang, NeurIPS 2024).
 
-    "Alias-Free Mamba Neural Operator", OpenReview gUEBXGV8JM. As in the paper's architecture
-    figure, a U-Net of operators on band-limited functions: lift ``P``, an encoder whose levels
-    apply convolution integration (local, CNO residual blocks) then Mamba integration (global, a
-    four-direction selective scan, O(N) in the number of grid points), alias-free down- and
-    upsampling, a decoder of Mamba-integration blocks with additive skips, and projection ``Q``.
-    All activations are alias-free, and every filter is designed for the grid of the call, so a
-    trained model runs natively at any resolution divisible by ``2**(levels - 1)``.
+    "Alias-Free Mamba Neural Operator", OpenReview gUEBXGV8JM. A U-Net of operators on
+    band-limited functions: lift ``P``, an encoder whose levels apply convolution integration
+    (local, CNO residual blocks) then Mamba integration (global, a four-direction selective scan,
+    O(N) in the number of grid points), alias-free down- and upsampling, a decoder of
+    Mamba-integration blocks with additive skips, and projection ``Q``. All activations are
+    alias-free, and every filter is designed for the grid of the call, so a trained model runs
+    natively at any resolution divisible by ``2**(levels - 1)``.
+
+    The defaults are the network of the authors' code (weili419/Mamba-Neural-Operator,
+    ``MambaNOModule.py``), which is the reference where it and the paper's figure disagree:
+
+    - no level-0 skip: the figure draws one before ``Q``, but the code's forward pass never
+      reads ``skip_list[0]`` (``level0_skip=True`` adds the figure's);
+    - ``Q`` is CNO's ``LiftProjectBlock`` with batch norm on, so it ends with
+      ``BatchNorm2d(out_channels)`` (``project_norm=False`` leaves it out, as the figure and our
+      releases before 0.2 did);
+    - stochastic depth with ``drop_path_rate=0.1``: linear from 0 over the encoder's Mamba
+      blocks and mirrored in the decoder.
+
+    The final batch norm standardises the prediction over the batch in training mode, so with
+    its default affine (weight 1, bias 0) a short run spends many steps moving it to the
+    targets' scale; the trainer starts it from the training targets' statistics
+    (``training.init_output_norm``, docs/baselines.md). :data:`CONFIGURATIONS` names the
+    variants.
 
     Parameters
     ----------
@@ -62,14 +92,25 @@ class MambaNO(nn.Module):
     lift_channels
         Latent width of the lift and projection.
     drop_path
-        Largest stochastic-depth rate (linear in depth, encoder increasing, decoder mirrored).
+        Largest stochastic-depth rate (linear in depth, encoder increasing, decoder mirrored);
+        the authors' ``drop_path_rate`` 0.1.
     scan_backend
         Backend of :func:`mambano_core.ops.scan.selective_scan_fn`.
     filter_size, lrelu_upsampling, half_width_mult, cutoff_den
         Alias-free filter hyperparameters (CNO's defaults).
     conv_depth
-        Convolution-integration blocks per encoder level.
+        Convolution-integration blocks per encoder level; ``None`` (default) gives level ``l``
+        ``depths[l]`` of them, as the authors' code does (``N_res = depths``).
+    level0_skip
+        Add the level-0 skip (the output of the first convolution blocks) before the projection,
+        as the paper's figure draws it; the authors' code does not.
+    project_norm
+        End the projection with ``BatchNorm2d(out_channels)``, as the authors' code does.
     """
+
+    #: Arguments added after 0.1, with the values that rebuild the network a checkpoint written
+    #: before them holds (its stored arguments lack them).
+    ARGS_BEFORE_ADDED: dict[str, Any] = {"level0_skip": True, "project_norm": False}
 
     def __init__(
         self,
@@ -80,18 +121,23 @@ class MambaNO(nn.Module):
         d_state: int = 16,
         expand: int = 2,
         lift_channels: int = 64,
-        drop_path: float = 0.0,
+        drop_path: float = 0.1,
         scan_backend: str = "auto",
         filter_size: int = 6,
         lrelu_upsampling: int = 2,
         half_width_mult: float = 0.8,
         cutoff_den: float = 2.0001,
-        conv_depth: int = 2,
+        conv_depth: int | None = None,
+        level0_skip: bool = False,
+        project_norm: bool = True,
     ) -> None:
         super().__init__()
         depths = [int(d) for d in depths]
-        if not depths or min(depths) < 0 or conv_depth < 0:
+        if not depths or min(depths) < 0:
             raise ValueError(f"depths must be a non-empty list of non-negative ints, got {depths}")
+        if conv_depth is not None and conv_depth < 0:
+            raise ValueError(f"conv_depth must be a non-negative int or null, got {conv_depth}")
+        conv_depths = depths if conv_depth is None else [conv_depth] * len(depths)
         if min(in_channels, out_channels, channels, lift_channels, d_state, expand) < 1:
             raise ValueError("channel counts, d_state and expand must be positive")
         cfg = FilterConfig(filter_size, lrelu_upsampling, half_width_mult, cutoff_den)
@@ -106,14 +152,26 @@ class MambaNO(nn.Module):
 
         self.lift = LiftProject(in_channels, channels, lift_channels, final_norm=True, config=cfg)
         self.conv_blocks = nn.ModuleList(
-            nn.Sequential(*(ConvIntegration(w, cfg) for _ in range(conv_depth))) for w in widths
+            nn.Sequential(*(ConvIntegration(w, cfg) for _ in range(n))) for w, n in zip(widths, conv_depths)
         )
         self.encoder = nn.ModuleList(stage(w, r) for w, r in zip(widths, enc_rates))
         pairs = list(zip(widths[:-1], widths[1:]))  # (fine, coarse) widths of adjacent levels
         self.down = nn.ModuleList(ResampleBlock(fine, coarse, 0.5, cfg) for fine, coarse in pairs)
         self.up = nn.ModuleList(ResampleBlock(coarse, fine, 2.0, cfg) for fine, coarse in pairs)
         self.decoder = nn.ModuleList(stage(w, r) for w, r in zip(widths, dec_rates))
-        self.project = LiftProject(channels, out_channels, lift_channels, final_norm=False, config=cfg)
+        self.project = LiftProject(channels, out_channels, lift_channels, final_norm=project_norm, config=cfg)
+        self.level0_skip = bool(level0_skip)
+
+    @property
+    def output_norm(self) -> nn.BatchNorm2d | None:
+        """The batch norm that the prediction leaves the network through, if there is one."""
+        norm = self.project.norm2
+        return norm if isinstance(norm, nn.BatchNorm2d) else None
+
+    @staticmethod
+    def configuration_name(args: dict[str, Any]) -> str | None:
+        """The name in :data:`CONFIGURATIONS` that ``args`` build (see :func:`configuration_name`)."""
+        return configuration_name(args)
 
     @property
     def size_multiple(self) -> int:
@@ -138,5 +196,24 @@ class MambaNO(nn.Module):
         x = self.decoder[-1](x)
         for level in reversed(range(self.levels - 1)):
             x = self.decoder[level](self.up[level](x + skips[level + 1]))
-        return self.project(x + skips[0])
+        return self.project(x + skips[0] if self.level0_skip else x)
 
+
+
+_VARIANT_KEYS = ("level0_skip", "project_norm", "drop_path")
+
+
+def configuration_name(args: dict[str, Any]) -> str | None:
+    """The name in :data:`CONFIGURATIONS` that MambaNO arguments ``args`` build, if any.
+
+    Only the keys the configurations vary are compared (not sizes); missing keys take the
+    constructor's defaults.
+    """
+    import inspect
+
+    defaults = {key: inspect.signature(MambaNO.__init__).parameters[key].default for key in _VARIANT_KEYS}
+    variant = {key: args.get(key, defaults[key]) for key in _VARIANT_KEYS}
+    for name, changes in CONFIGURATIONS.items():
+        if variant == {**defaults, **changes}:
+            return name
+    return None

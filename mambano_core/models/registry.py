@@ -6,7 +6,14 @@ A registered model class must
 - map a tensor of shape ``(batch, in_channels, H, W)`` to ``(batch, out_channels, H, W)``.
 
 Checkpoints store the name and the arguments, so a model is rebuilt without its caller
-knowing its constructor.
+knowing its constructor. A class that gains an argument after a release declares, in
+``ARGS_BEFORE_ADDED``, the value that rebuilds the network an older checkpoint (whose stored
+arguments lack it) holds: :func:`stored_model_args` fills it in.
+
+A model whose prediction leaves it through a batch norm exposes it as ``output_norm`` (the
+trainer can start its affine from the training targets' statistics). A class with named
+variants (MambaNO's configurations) gives ``configuration_name(args)``, so that tables say which
+one a run trained.
 """
 
 from __future__ import annotations
@@ -114,3 +121,22 @@ def resolved_model_args(name: str, args: dict[str, Any] | None = None) -> dict[s
         return json.loads(json.dumps(resolved))
     except TypeError:
         return dict(args or {})
+
+
+def stored_model_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments read from a checkpoint, completed for arguments added after it was written.
+
+    A checkpoint stores every constructor argument (:func:`resolved_model_args`), so a missing
+    one did not exist then; the class's ``ARGS_BEFORE_ADDED`` gives the value that rebuilds
+    the network of that time (not today's default, which may build another one).
+    """
+    before = getattr(model_class(name), "ARGS_BEFORE_ADDED", {})
+    return {**{key: value for key, value in before.items() if key not in args}, **args}
+
+
+def model_configuration(name: str, args: dict[str, Any]) -> str | None:
+    """The named configuration that ``args`` build, ``custom`` if none, None for models without names."""
+    namer = getattr(model_class(name), "configuration_name", None)
+    if namer is None:
+        return None
+    return namer(args) or "custom"

@@ -19,9 +19,9 @@ from torch import nn
 
 from mambano_core import __version__
 from mambano_core.data.normalization import Normalization
-from mambano_core.errors import CheckpointError, MissingFileError
+from mambano_core.errors import CheckpointError, MissingFileError, SpecError
 from mambano_core.io_utils import atomic_path
-from mambano_core.models.registry import build_model
+from mambano_core.models.registry import build_model, stored_model_args
 
 CHECKPOINT_FORMAT = 1
 BEST, LAST = "best.pt", "last.pt"
@@ -129,9 +129,13 @@ def load_checkpoint(
         If given, a checkpoint of another model raises :class:`CheckpointError`.
     """
     raw = read_checkpoint(path)
-    name, args = raw["model_name"], dict(raw["model_args"])
+    name = raw["model_name"]
     if expect_model is not None and name.lower() != expect_model.lower():
         raise CheckpointError(f"{path} holds a {name!r} model, not {expect_model!r}")
+    try:
+        args = stored_model_args(name, dict(raw["model_args"]))
+    except SpecError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     try:
         model = build_model(name, args)
         model.load_state_dict(raw["model_state"])
