@@ -60,6 +60,9 @@ class RichTrainingReporter(TrainingReporter):
         )
         self.progress.start()
 
+    def on_message(self, text: str) -> None:
+        self.progress.console.print(text, style="dim")
+
     def on_epoch_start(self, epoch: int, batches: int, start_batch: int) -> None:
         self.running = []
         if self.task is not None:

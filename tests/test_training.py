@@ -111,7 +111,11 @@ def test_resume_with_another_model_is_refused(tiny_store: Path, tmp_path: Path) 
     Trainer(spec).fit()
     other = tiny_spec_dict(tiny_store, tmp_path, epochs=2)
     other["model"]["args"]["channels"] = 6
-    with pytest.raises(CheckpointError, match="spec asks for"):
+    with pytest.raises(CheckpointError, match="channels: 4 in the checkpoint, 6 in the spec"):
+        Trainer(spec_from_dict(other), resume=True)
+    other["model"] = {"name": "unet", "args": {"channels": 4}}
+    other["output"]["name"] = spec.run_name
+    with pytest.raises(CheckpointError, match="holds model 'resnet', but the spec asks for 'unet'"):
         Trainer(spec_from_dict(other), resume=True)
 
 

@@ -15,6 +15,10 @@ class TrainingReporter:
         """Training starts (model name, parameter count, device, epochs, resume point)."""
         log.info("training %s", info)
 
+    def on_message(self, text: str) -> None:
+        """A one-off remark worth showing the user (e.g. the cost of an extra pass)."""
+        log.info("%s", text)
+
     def on_epoch_start(self, epoch: int, batches: int, start_batch: int) -> None:
         """An epoch starts (``start_batch`` > 0 when resuming mid-epoch)."""
 

@@ -74,6 +74,9 @@ class TrainingSpec(_Section):
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
     max_minutes: float | None = Field(None, gt=0, description="wall-time budget: the first step past it ends the epoch early, validates, checkpoints and stops")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's)")
+    recalibrate_bn: bool = Field(True, description="before every validation, recompute the batch-norm statistics of the current weights over the training set (precise BN; models without batch norm are untouched)")
+    recalibrate_bn_batches: int | None = Field(None, ge=1, description="training batches the recalibration averages over, the first ones in a fixed order (null: the whole training set)")
+    init_output_norm: bool = Field(True, description="at a fresh start, set the affine of a model's output batch norm (MambaNO's) to the training targets' mean and standard deviation")
 
 
 class OutputSpec(_Section):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from mambano_core.data.benchmarks import get_benchmark_class
 from mambano_core.data.dataset import FieldPairDataset
@@ -29,7 +29,8 @@ from mambano_core.errors import CheckpointError, SpecError, TrainingDiverged, Tr
 from mambano_core.evaluation.metrics import relative_l1_loss, relative_l1_percent
 from mambano_core.io_utils import atomic_write_text
 from mambano_core.memory import keep_freed_memory
-from mambano_core.models.registry import build_model, count_parameters, resolved_model_args
+from mambano_core.models.registry import build_model, count_parameters, resolved_model_args, stored_model_args
+from mambano_core.training.batchnorm import batchnorm_layers, recalibrate_batchnorm, start_output_norm
 from mambano_core.training.checkpoint import (
     BEST,
     LAST,
@@ -57,6 +58,9 @@ class TrainState:
     epochs_since_best: int = 0
     elapsed_s: float = 0.0
     stop_reason: str | None = None
+    bn_recal_s: float = 0.0  # wall time of the batch-norm recalibrations, summed over epochs
+    bn_recal_epochs: int = 0
+    output_norm_start: dict[str, list[float]] | None = None  # targets' mean/std it started from
 
 
 def resolve_device(name: str) -> torch.device:
@@ -108,6 +112,7 @@ class Trainer:
         self.reporter = reporter or TrainingReporter()
         self.step_callback = step_callback
         self.stop_requested = False
+        self._recal_reported = False
         self.run_dir = spec.run_dir
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.device = resolve_device(spec.training.device)
@@ -129,6 +134,8 @@ class Trainer:
         self.state = TrainState()
         if resume:
             self._load_resume_state()
+        elif spec.training.init_output_norm:
+            self._start_output_norm()
 
     # ------------------------------------------------------------------ setup
     def _check_run_dir(self, resume: bool, overwrite: bool) -> None:
@@ -169,13 +176,40 @@ class Trainer:
         loader_args = dict(num_workers=data.num_workers, generator=torch.Generator().manual_seed(0))
         self.train_loader = DataLoader(self.train_set, batch_size=batch, sampler=self.sampler, **loader_args)
         self.val_loader = DataLoader(self.val_set, batch_size=batch, shuffle=False, **loader_args)
+        self.recal_loader = self._recalibration_loader(loader_args)
+
+    def _recalibration_loader(self, loader_args: dict[str, Any]) -> DataLoader:
+        """The first ``recalibrate_bn_batches`` full training batches (all of them by default), in order."""
+        batch, wanted = self.spec.training.batch_size, self.spec.training.recalibrate_bn_batches
+        n = len(self.train_set) if wanted is None else min(len(self.train_set), wanted * batch)
+        # Whole batches only (a batch of one sample has no variance), unless there are none.
+        return DataLoader(Subset(self.train_set, range(n)), batch_size=batch, shuffle=False,
+                          drop_last=n >= batch, **loader_args)
+
+    def _start_output_norm(self) -> None:
+        norm = getattr(self.model, "output_norm", None)
+        if norm is None:
+            return
+        targets = DataLoader(self.train_set, batch_size=self.spec.training.batch_size, shuffle=False,
+                             generator=torch.Generator().manual_seed(0))
+        mean, std = start_output_norm(norm, (y for _, y in targets))
+        self.state.output_norm_start = {"mean": mean.tolist(), "std": std.tolist()}
 
     def _load_resume_state(self) -> None:
         raw = read_checkpoint(self.ckpt_dir / LAST)
-        if raw["model_name"].lower() != self.spec.model.name.lower() or raw["model_args"] != self.model_args:
+        if raw["model_name"].lower() != self.spec.model.name.lower():
             raise CheckpointError(
-                f"{self.ckpt_dir / LAST} holds model {raw['model_name']!r} with {raw['model_args']}, "
-                f"but the spec asks for {self.spec.model.name!r} with {self.model_args}"
+                f"{self.ckpt_dir / LAST} holds model {raw['model_name']!r}, but the spec asks for {self.spec.model.name!r}"
+            )
+        stored = stored_model_args(self.spec.model.name, raw["model_args"])
+        if stored != self.model_args:
+            differ = sorted(set(stored) | set(self.model_args))
+            changes = ", ".join(f"{key}: {stored.get(key, '(none)')!r} in the checkpoint, "
+                                f"{self.model_args.get(key, '(none)')!r} in the spec"
+                                for key in differ if stored.get(key) != self.model_args.get(key))
+            raise CheckpointError(
+                f"{self.ckpt_dir / LAST} holds another {raw['model_name']!r} network ({changes}); "
+                "resume with the checkpoint's arguments (--set model.args.KEY=VALUE) or train a new run"
             )
         train = raw.get("train_state") or {}
         if not train:
@@ -242,8 +276,24 @@ class Trainer:
         values = torch.cat(errors)
         return float(values.mean()), float(values.median())
 
+    def _recalibrate(self) -> float | None:
+        """Precise BN before validation (:mod:`mambano_core.training.batchnorm`); its wall time."""
+        if not self.spec.training.recalibrate_bn or not batchnorm_layers(self.model):
+            return None
+        done = recalibrate_batchnorm(self.model, (x for x, _ in self.recal_loader), self.device)
+        if not self._recal_reported:  # once per session
+            self._recal_reported = True
+            self.reporter.on_message(
+                f"batch-norm recalibration: {done.layers} layers over {done.batches} training batches "
+                f"({done.samples} samples) before each validation, {done.seconds:.1f} s per epoch"
+            )
+        self.state.bn_recal_s += done.seconds
+        self.state.bn_recal_epochs += 1
+        return round(done.seconds, 3)
+
     def _end_epoch(self, epoch: int, started: float) -> dict[str, Any]:
         self.scheduler.step()
+        recal_s = self._recalibrate()
         val_mean, val_median = self.validate()
         batches = max(self.state.step_in_epoch, 1)
         record = {
@@ -254,6 +304,8 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "time_s": round(time.perf_counter() - started, 3),
         }
+        if recal_s is not None:
+            record["bn_recal_s"] = recal_s
         self.state.epoch, self.state.step_in_epoch, self.state.epoch_loss_sum = epoch + 1, 0, 0.0
         improved = val_mean < self.state.best_val
         if improved:
@@ -349,6 +401,10 @@ class Trainer:
             "best_val_rel_l1_mean": self.state.best_val,
             "stop_reason": self.state.stop_reason,
             "train_time_s": round(self.state.elapsed_s, 2),
+            "bn_recalibration_s_per_epoch": (
+                round(self.state.bn_recal_s / self.state.bn_recal_epochs, 3) if self.state.bn_recal_epochs else None
+            ),
+            "output_norm_start": self.state.output_norm_start,
         }
 
 
