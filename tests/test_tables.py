@@ -36,3 +36,19 @@ def test_stats_and_reference_rows() -> None:
     assert published["published: CNO"] == ["0.21", "0.27"]
     assert all(r < 2 for r, _ in table.best)  # published rows never win
     assert "not comparable" in table.to_markdown()
+
+
+def test_rows_name_the_configuration_of_models_that_have_named_variants() -> None:
+    authors, old = _ev("p-a", "mambano", "poisson", 1, 2), _ev("p-old", "mambano", "poisson", 3, 4)
+    authors.configuration, old.configuration = "authors", "v0.1"
+    table = build_table([authors, old, _ev("p-cno", "cno", "poisson", 2, 3)], ood=False)
+    assert [row[0] for row in table.rows] == ["mambano (authors)", "mambano (v0.1)", "cno"]
+
+
+def test_evaluation_records_the_configuration_from_the_checkpoint_args() -> None:
+    from mambano_core.models.registry import model_configuration, resolved_model_args
+
+    assert model_configuration("mambano", resolved_model_args("mambano", {"channels": 8})) == "authors"
+    assert model_configuration("mambano", resolved_model_args("mambano", {"project_norm": False})) == "no-output-norm"
+    assert model_configuration("mambano", resolved_model_args("mambano", {"drop_path": 0.3})) == "custom"
+    assert model_configuration("cno", resolved_model_args("cno", {})) is None

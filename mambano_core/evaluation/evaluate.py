@@ -14,7 +14,7 @@ from mambano_core.data.store import Store
 from mambano_core.errors import MissingFileError
 from mambano_core.evaluation.metrics import relative_l1_percent
 from mambano_core.inference import ResolutionMode, infer
-from mambano_core.models.registry import count_parameters
+from mambano_core.models.registry import count_parameters, model_configuration
 from mambano_core.training.checkpoint import BEST, load_checkpoint, resolve_checkpoint
 from mambano_core.training.trainer import resolve_device
 
@@ -49,6 +49,7 @@ class RunEvaluation:
     train_resolution: int
     mode: str
     scores: dict[str, SplitScore] = field(default_factory=dict)
+    configuration: str | None = None  # the model's named variant (MambaNO's), if it has names
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict."""
@@ -118,6 +119,7 @@ def evaluate_run(
         resolution=resolution,
         train_resolution=data["resolution"],
         mode=mode,
+        configuration=model_configuration(checkpoint.model_name, checkpoint.model_args),
     )
     for split in ("test_id", "test_ood") if ood else ("test_id",):
         dataset = FieldPairDataset(

@@ -49,12 +49,17 @@ class ResultsTable:
         return buffer.getvalue()
 
 
+def _model_label(ev: RunEvaluation) -> str:
+    """``mambano (authors)``: the model and, where it has named variants, which one ran."""
+    return f"{ev.model} ({ev.configuration})" if ev.configuration else ev.model
+
+
 def _row_labels(evaluations: list[RunEvaluation]) -> list[str]:
-    """The model name, or the run name where two runs of one model share a benchmark."""
+    """The model label, or the run name where two runs of one model label share a benchmark."""
     seen: dict[tuple[str, str], int] = defaultdict(int)
     for ev in evaluations:
-        seen[(ev.model, ev.benchmark)] += 1
-    return [ev.run if seen[(ev.model, ev.benchmark)] > 1 else ev.model for ev in evaluations]
+        seen[(_model_label(ev), ev.benchmark)] += 1
+    return [ev.run if seen[(_model_label(ev), ev.benchmark)] > 1 else _model_label(ev) for ev in evaluations]
 
 
 def _format(median: float, q25: float | None = None, q75: float | None = None) -> str:
