@@ -88,3 +88,38 @@ def test_only_the_galerkin_transformer_gets_its_own_rate_and_warmup(tmp_path: Pa
             "galerkin_transformer": warmup, "mambano": 0, "cno": 0}
         assert {p.model: p.spec["training"]["lr"] for p in pairs} == {
             "galerkin_transformer": 3e-4, "mambano": 1e-3, "cno": 1e-3}
+
+
+def test_gpu_full_applies_the_settings_published_for_one_pair_only(tmp_path: Path) -> None:
+    """MambaNO's trained Navier-Stokes record (C=16, lr 7e-4, wd 1e-10) and the CNO repository's
+    shear-layer model-selection settings apply to Navier-Stokes alone; the rest keep the protocol."""
+    from mambano_core.studies.presets import get_preset
+    from mambano_core.studies.reproduce import plan_pairs
+
+    pairs = {(p.benchmark, p.model): p.spec for p in plan_pairs(
+        get_preset("gpu-full"), ["poisson", "navier_stokes"], ["mambano", "cno", "fno", "unet"], tmp_path)}
+    ns = pairs[("navier_stokes", "mambano")]
+    assert ns["model"]["args"] == {"channels": 16}
+    assert (ns["training"]["lr"], ns["training"]["weight_decay"], ns["training"]["epochs"]) == (7e-4, 1e-10, 1000)
+    assert pairs[("navier_stokes", "cno")]["training"]["lr"] == 7e-4
+    fno = pairs[("navier_stokes", "fno")]
+    assert fno["model"]["args"] == {"layers": 5}
+    assert (fno["training"]["epochs"], fno["training"]["batch_size"], fno["training"]["scheduler_gamma"]) == (750, 32, 0.99)
+    for model in ("mambano", "cno", "fno", "unet"):
+        poisson = pairs[("poisson", model)]
+        assert (poisson["training"]["lr"], poisson["training"]["weight_decay"]) == (1e-3, 1e-6)
+        assert poisson["model"]["args"] == {}
+    assert pairs[("navier_stokes", "unet")]["training"] == pairs[("poisson", "unet")]["training"]
+
+
+def test_reproduce_overrides_change_every_spec_and_are_checked_first(tmp_path: Path) -> None:
+    from mambano_core.studies.presets import get_preset
+    from mambano_core.studies.reproduce import plan_pairs
+
+    pairs = plan_pairs(get_preset("tiny"), ["poisson", "wave"], ["cno", "unet"], tmp_path,
+                       ["training.recalibrate_bn=false", "training.epochs=3"])
+    assert all(p.spec["training"]["recalibrate_bn"] is False and p.spec["training"]["epochs"] == 3 for p in pairs)
+    result = CliRunner().invoke(app, ["reproduce", "--preset", "tiny", "--models", "unet", "--out", str(tmp_path / "bad"),
+                                      "--set", "training.recalibrate=false"])
+    assert result.exit_code == 3 and "training.recalibrate: unknown key" in result.output
+    assert not (tmp_path / "bad" / "data").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def _summaries(pairs: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_results(pairs: list[Any], preset: Any, out: Path, log: Any) -> dict[str, Any]:
+def write_results(pairs: list[Any], preset: Any, out: Path, log: Any, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Evaluate every pair In/Out; write results.md/.csv/.json, curves.png and report.md."""
     evaluations: list[RunEvaluation] = []
     for pair in pairs:
@@ -72,6 +73,7 @@ def write_results(pairs: list[Any], preset: Any, out: Path, log: Any) -> dict[st
     lines = [
         f"# Reproduction study: preset `{preset.name}`", "",
         preset.description, "",
+        *([f"Every run spec changed by: `{' '.join(overrides)}`.", ""] if overrides else []),
         "Median relative L1 error (%) on the normalised fields, In = in-distribution test set, "
         "Out = out-of-distribution test set; best per column in bold.", "",
         table.to_markdown(), "## Training", "",

@@ -52,21 +52,26 @@ def select(requested: Sequence[str] | None, known: Sequence[str], available: Seq
     return list(requested)
 
 
-def plan_pairs(preset: Preset, benchmarks: list[str], models: list[str], out: Path) -> list[Pair]:
-    """Run specs of every pair under ``out/runs``, data under ``out/data``."""
+def plan_pairs(
+    preset: Preset, benchmarks: list[str], models: list[str], out: Path, overrides: Sequence[str] = ()
+) -> list[Pair]:
+    """Run specs of every pair under ``out/runs``, data under ``out/data``; ``overrides`` are
+    dotted ``key=value`` changes of every spec (as ``mambano train --set``)."""
+    from mambano_core.training.spec import apply_overrides
+
     pairs = []
     for bench in benchmarks:
         for model in models:
-            args = dict(preset.model_args.get(model, {}))
+            args = preset.args_for(model, bench)
             if _takes_resolution(model):  # models tied to one grid (DeepONet, FFNN) are built for it
                 args.setdefault("resolution", preset.resolution_for(bench))
             spec = {
                 "data": {"benchmark": bench, "root": str(out / "data"), "resolution": preset.resolution_for(bench)},
                 "model": {"name": model, "args": args},
-                "training": preset.training_for(model),
+                "training": preset.training_for(model, bench),
                 "output": {"runs_dir": str(out / "runs"), "name": f"{bench}-{model}"},
             }
-            pairs.append(Pair(bench, model, spec))
+            pairs.append(Pair(bench, model, apply_overrides(spec, list(overrides))))
     return pairs
 
 
@@ -176,8 +181,13 @@ def reproduce(
     jobs: int = 1,
     workers: int | None = None,
     log: Log = lambda message: None,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Run the whole study; returns the table and the paths of its files and the report."""
+    """Run the whole study; returns the table and the paths of its files and the report.
+
+    ``overrides`` (dotted ``key=value``) change every pair's spec, e.g. a variant of a model or
+    of the protocol; they are recorded in ``study.json`` and the report.
+    """
     from mambano_core.data.benchmarks import available_benchmarks
     from mambano_core.models.registry import available_models
 
@@ -188,10 +198,15 @@ def reproduce(
         raise SpecError(f"--jobs must be positive, got {jobs}")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "study.json", json.dumps(
-        {"preset": preset.name, "description": preset.description, "benchmarks": benchmarks, "models": models}, indent=2))
+        {"preset": preset.name, "description": preset.description, "benchmarks": benchmarks, "models": models,
+         "overrides": list(overrides)}, indent=2))
+    pairs = plan_pairs(preset, benchmarks, models, out, overrides)
+    from mambano_core.training.spec import spec_from_dict
+
+    for pair in pairs:  # a bad override fails here, before any data is generated
+        spec_from_dict(pair.spec, source=f"the {pair.benchmark} x {pair.model} spec")
     generate_data(preset, benchmarks, out, workers, log)
-    pairs = plan_pairs(preset, benchmarks, models, out)
     train_pairs(pairs, jobs, log)
     from mambano_core.studies.report import write_results
 
-    return write_results(pairs, preset, out, log)
+    return write_results(pairs, preset, out, log, overrides)
