@@ -206,3 +206,16 @@ def test_training_starts_mambanos_output_norm_from_the_targets(tiny_store: Path,
     off = Trainer(_spec(tiny_store, tmp_path / "off", TINY_MAMBANO, epochs=1, init_output_norm=False))
     assert torch.equal(off.model.output_norm.bias.data, torch.zeros(1))
     assert torch.equal(off.model.output_norm.weight.data, torch.ones(1))
+
+
+def test_best_checkpoint_scores_on_validation_what_validation_recorded(tiny_store: Path, tmp_path: Path) -> None:
+    """eval and predict load best.pt: it must hold the statistics that validation used."""
+    from mambano_core.training.checkpoint import load_checkpoint
+
+    spec = _spec(tiny_store, tmp_path, TINY_MAMBANO, epochs=3, lr=1e-2)
+    trainer = Trainer(spec)
+    summary = trainer.fit()
+    loaded = load_checkpoint(spec.run_dir / "checkpoints" / "best.pt").model.eval()
+    with torch.no_grad():
+        errors = torch.cat([relative_l1_percent(loaded(x), y) for x, y in trainer.val_loader])
+    assert errors.mean().item() == pytest.approx(summary["best_val_rel_l1_mean"], rel=1e-6)
