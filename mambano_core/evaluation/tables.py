@@ -8,13 +8,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mambano_core.data.benchmarks import available_benchmarks
 from mambano_core.evaluation.evaluate import RunEvaluation
 from mambano_core.io_utils import atomic_write_text
 
-BENCHMARK_ORDER = (
-    "poisson", "wave", "transport_smooth", "transport_discontinuous",
-    "allen_cahn", "navier_stokes", "darcy", "airfoil",
-)
+BENCHMARK_ORDER: tuple[str, ...] = tuple(available_benchmarks())  # the registry's (reference table's) order
 PUBLISHED_PREFIX = "published: "
 
 

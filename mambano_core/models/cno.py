@@ -17,7 +17,6 @@ from mambano_core.layers.activations import AliasFreeLReLU
 from mambano_core.layers.conv_integration import ConvIntegration
 from mambano_core.models._args import check_grid_input
 from mambano_core.models._args import positive_int as _positive_int
-from mambano_core.models.registry import register_model
 from mambano_core.ops.filters import FilterConfig
 
 
@@ -83,7 +82,6 @@ class CNOLiftProject(nn.Sequential):
         )
 
 
-@register_model("cno")
 class CNO(nn.Module):
     """Convolutional Neural Operator (Raonic et al., "Convolutional Neural Operators for robust and accurate learning of PDEs", NeurIPS 2023).
 

@@ -9,7 +9,6 @@ from torch import nn
 
 from mambano_core.errors import SpecError
 from mambano_core.models._args import positive_int as _positive_int
-from mambano_core.models.registry import register_model
 from mambano_core.ops.resample import BOUNDARIES, resample
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -70,7 +69,6 @@ def cnn_branch(in_channels: int, size: int, out: int, stages: int, channels: int
     return nn.Sequential(*layers)
 
 
-@register_model("deeponet")
 class DeepONet(nn.Module):
     """Deep operator network ``G(u)(y) = sum_k b_k(u) t_k(y) / sqrt(p) + b_0``.
 

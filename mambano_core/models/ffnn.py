@@ -7,7 +7,6 @@ from torch import nn
 
 from mambano_core.errors import SpecError
 from mambano_core.models._args import positive_int as _positive_int
-from mambano_core.models.registry import register_model
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU,
@@ -38,7 +37,6 @@ class _ResidualBlock(nn.Module):
         return self.act(x + self.body(x))
 
 
-@register_model("ffnn")
 class FFNN(nn.Module):
     """Fully connected network from the flattened input field to the flattened output field.
 

@@ -10,7 +10,6 @@ from torch import nn
 
 from mambano_core.errors import SpecError
 from mambano_core.models._args import positive_int as _positive_int
-from mambano_core.models.registry import register_model
 
 _BACKENDS = ("auto", "neuralop", "native")
 
@@ -137,7 +136,6 @@ def neuralop_available() -> bool:
         return False
 
 
-@register_model("fno")
 class FNO(nn.Module):
     """Fourier Neural Operator for 2-D fields, any resolution.
 

@@ -9,7 +9,6 @@ from torch import nn
 from mambano_core.errors import SpecError
 from mambano_core.models.fno import SpectralConv2d
 from mambano_core.models._args import positive_int as _positive_int
-from mambano_core.models.registry import register_model
 
 _DECODERS = ("spectral", "pointwise")
 
@@ -96,7 +95,6 @@ class _PointwiseDecoder(nn.Module):
         return self.net(torch.cat([v, grid], dim=-1))
 
 
-@register_model("galerkin_transformer")
 class GalerkinTransformer(nn.Module):
     """Galerkin Transformer on the grid points, any resolution.
 

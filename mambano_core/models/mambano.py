@@ -12,7 +12,6 @@ from mambano_core.layers.lift_project import LiftProject
 from mambano_core.layers.mamba_integration import MambaStage
 from mambano_core.layers.resample_block import ResampleBlock
 from mambano_core.models._args import check_grid_input
-from mambano_core.models.registry import register_model
 from mambano_core.ops.filters import FilterConfig
 
 
@@ -47,7 +46,6 @@ def _drop_path_rates(depths: Sequence[int], rate: float, decoder: bool = False) 
     return out
 
 
-@register_model("mambano")
 class MambaNO(nn.Module):
     """Alias-free Mamba neural operator (Zheng, Li, Xu, Zhu, Lin, Zhang, NeurIPS 2024).
 

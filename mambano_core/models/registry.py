@@ -18,67 +18,48 @@ one a run trained.
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any, Callable, TypeVar
 
 from torch import nn
 
 from mambano_core.errors import SpecError
+from mambano_core.registry import Registry
 
 ModelClass = TypeVar("ModelClass", bound=type[nn.Module])
 
-_REGISTRY: dict[str, type[nn.Module]] = {}
-
-# Modules imported on first lookup so that every built-in model registers itself.
-_BUILTIN_MODULES = (
-    "mambano_core.models.unet",
-    "mambano_core.models.resnet",
-    "mambano_core.models.mambano",
-    "mambano_core.models.cno",
-    "mambano_core.models.fno",
-    "mambano_core.models.deeponet",
-    "mambano_core.models.galerkin_transformer",
-    "mambano_core.models.ffnn",
-)
+_PACKAGE = "mambano_core.models"
+#: The built-in models, in the order tables list them (MambaNO first, then CNO's reference table).
+MODELS: Registry[nn.Module] = Registry("model", nn.Module, {
+    "mambano": f"{_PACKAGE}.mambano:MambaNO",
+    "cno": f"{_PACKAGE}.cno:CNO",
+    "fno": f"{_PACKAGE}.fno:FNO",
+    "deeponet": f"{_PACKAGE}.deeponet:DeepONet",
+    "galerkin_transformer": f"{_PACKAGE}.galerkin_transformer:GalerkinTransformer",
+    "unet": f"{_PACKAGE}.unet:UNet",
+    "resnet": f"{_PACKAGE}.resnet:ResNet",
+    "ffnn": f"{_PACKAGE}.ffnn:FFNN",
+})
 
 
 def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
-    """Class decorator registering a model under ``name`` (lower case)."""
+    """Class decorator registering a model of your own under ``name`` (lower case)."""
 
     def decorate(cls: ModelClass) -> ModelClass:
-        key = name.lower()
-        if key in _REGISTRY and _REGISTRY[key] is not cls:
-            raise ValueError(f"model name {name!r} is already registered")
-        _REGISTRY[key] = cls
+        MODELS.register(name, cls)
         return cls
 
     return decorate
 
 
-def _load_builtins() -> None:
-    for module in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a built-in model file not written yet
-            if exc.name != module:
-                raise
-
-
 def available_models() -> list[str]:
-    """Names of all registered models, sorted."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    """Names of all registered models, in registration order."""
+    return MODELS.names()
 
 
 def model_class(name: str) -> type[nn.Module]:
     """The class registered under ``name``; :class:`SpecError` if there is none."""
-    _load_builtins()
-    try:
-        return _REGISTRY[name.lower()]
-    except KeyError:
-        known = ", ".join(available_models())
-        raise SpecError(f"unknown model {name!r}; available models: {known}") from None
+    return MODELS.get(name)
 
 
 def build_model(name: str, args: dict[str, Any] | None = None) -> nn.Module:

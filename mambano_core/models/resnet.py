@@ -7,7 +7,6 @@ from torch import nn
 
 from mambano_core.errors import SpecError
 from mambano_core.models._args import positive_int as _positive_int
-from mambano_core.models.registry import register_model
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -67,7 +66,6 @@ class ResidualBlock(nn.Module):
         return self.act(x + self.branch(x))
 
 
-@register_model("resnet")
 class ResNet(nn.Module):
     """Fully convolutional ResNet: lifting convolution, residual blocks, projection.
 

@@ -8,7 +8,6 @@ from torch import nn
 
 from mambano_core.errors import SpecError
 from mambano_core.models._args import positive_int as _positive_int
-from mambano_core.models.registry import register_model
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -69,7 +68,6 @@ class _Up(nn.Module):
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
-@register_model("unet")
 class UNet(nn.Module):
     """Encoder-decoder UNet with concatenated skip connections.
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mambano_core.data.benchmarks import available_benchmarks
 from mambano_core.errors import SpecError
+from mambano_core.models.registry import available_models
 
-ALL_BENCHMARKS = (
-    "poisson", "wave", "transport_smooth", "transport_discontinuous",
-    "allen_cahn", "navier_stokes", "darcy", "airfoil",
-)
-# Preferred order of the table rows; only registered models are used.
-ALL_MODELS = ("mambano", "cno", "fno", "deeponet", "galerkin_transformer", "unet", "resnet", "ffnn")
+# Every registered benchmark and model, in registration order (the registries' own lists).
+ALL_BENCHMARKS: tuple[str, ...] = tuple(available_benchmarks())
+ALL_MODELS: tuple[str, ...] = tuple(available_models())
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,18 @@
 """Benchmark registry: every benchmark generator is found by its name.
 
-Generators are imported lazily (``"module:Class"`` strings), so listing the benchmarks or
-building one does not import the others. A new benchmark registers itself by adding its
-entry to ``_BUILTIN`` below, or at run time with :func:`register_benchmark`.
+Generators are imported lazily (``"module:Class"`` strings in a
+:class:`~mambano_core.registry.Registry`, the mechanism the models use too), so listing the
+benchmarks or building one does not import the others. Register a new one with
+:func:`register_benchmark`. The registration order is the order of the reference table.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from mambano_core.data.benchmarks.base import SPLIT_DISTRIBUTION, Benchmark, Boundary, Distribution, Sample
 from mambano_core.errors import SpecError
+from mambano_core.registry import Registry
 
 __all__ = [
     "SPLIT_DISTRIBUTION",
@@ -27,8 +28,8 @@ __all__ = [
 
 _PACKAGE = "mambano_core.data.benchmarks"
 
-# name -> "module:Class"; later benchmarks (allen_cahn, navier_stokes, darcy, airfoil) add a line.
-_BUILTIN: dict[str, str] = {
+#: The eight benchmarks of CNO's reference table (Raonic et al., NeurIPS 2023), in its order.
+BENCHMARKS: Registry[Benchmark] = Registry("benchmark", Benchmark, {
     "poisson": f"{_PACKAGE}.poisson:Poisson",
     "wave": f"{_PACKAGE}.wave:Wave",
     "transport_smooth": f"{_PACKAGE}.transport:TransportSmooth",
@@ -37,36 +38,23 @@ _BUILTIN: dict[str, str] = {
     "navier_stokes": f"{_PACKAGE}.navier_stokes:NavierStokes",
     "darcy": f"{_PACKAGE}.darcy:Darcy",
     "airfoil": f"{_PACKAGE}.airfoil:Airfoil",
-}
-
-_REGISTRY: dict[str, str] = dict(_BUILTIN)
+})
 
 
-def register_benchmark(name: str, target: str) -> None:
-    """Register the benchmark class ``target`` (``"package.module:Class"``) under ``name``.
-
-    Parameters
-    ----------
-    name : str
-        The benchmark's name (its class attribute ``name``).
-    target : str
-        Import path of the class, ``"package.module:Class"``; imported on first use.
+def register_benchmark(name: str, target: str | type[Benchmark]) -> None:
+    """Register the benchmark class ``target`` (``"package.module:Class"`` or the class) under ``name``.
 
     Raises
     ------
     ValueError
         If ``target`` is malformed or ``name`` is already registered to another target.
     """
-    if target.count(":") != 1:
-        raise ValueError(f"benchmark target must be 'module:Class', got {target!r}")
-    if _REGISTRY.get(name, target) != target:
-        raise ValueError(f"benchmark {name!r} is already registered as {_REGISTRY[name]!r}")
-    _REGISTRY[name] = target
+    BENCHMARKS.register(name, target)
 
 
 def available_benchmarks() -> list[str]:
-    """Names of all registered benchmarks, sorted."""
-    return sorted(_REGISTRY)
+    """Names of all registered benchmarks, in registration order (the reference table's)."""
+    return BENCHMARKS.names()
 
 
 def get_benchmark_class(name: str) -> type[Benchmark]:
@@ -77,13 +65,9 @@ def get_benchmark_class(name: str) -> type[Benchmark]:
     mambano_core.errors.SpecError
         If no benchmark is registered under ``name``.
     """
-    if name not in _REGISTRY:
-        known = ", ".join(available_benchmarks())
-        raise SpecError(f"unknown benchmark {name!r}; known benchmarks: {known}")
-    module_name, class_name = _REGISTRY[name].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    if not (isinstance(cls, type) and issubclass(cls, Benchmark)) or cls.name != name:
-        raise TypeError(f"{_REGISTRY[name]} is not the Benchmark subclass named {name!r}")
+    cls = BENCHMARKS.get(name)
+    if cls.name != name:
+        raise TypeError(f"{cls.__qualname__} is registered as benchmark {name!r} but is named {cls.name!r}")
     return cls
 
 
