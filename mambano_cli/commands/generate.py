@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from mambano_core.data.store import Store
 
 SPLIT_CHOICES = ("all", "train", "val", "test_id", "test_ood")
 
@@ -25,13 +28,14 @@ def generate_command(
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", "--dask", help="run on a Dask cluster: a scheduler ADDRESS, or 'local' for a local cluster (needs mambano[dask])")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="generator parameter KEY=VALUE (YAML value), e.g. --set mach=0.75 (repeatable)")] = [],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a store generated with other parameters")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="check every file of the store against its manifest (size, SHA-256) and generate nothing; exit 4 if any is damaged or missing")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print the manifest as JSON on stdout")] = False,
 ) -> None:
     from mambano_cli.display import GenerationProgress, console, emit_json, make_progress
     from mambano_core.data.benchmarks import get_benchmark
     from mambano_core.data.seeding import SPLITS
     from mambano_core.data.executors import make_executor
-    from mambano_core.data.store import generate_store
+    from mambano_core.data.store import Store, generate_store
     from mambano_core.training.spec import apply_overrides
 
     bad = [s for s in split if s not in SPLIT_CHOICES]
@@ -46,19 +50,53 @@ def generate_command(
             if value < 1:
                 raise typer.BadParameter(f"sample counts must be positive, got {value}", param_hint=f"--n-{key.replace('_', '-')}")
             counts[key] = value
-    resolution = resolution or bench.default_resolution
+    resolution = bench.default_resolution if resolution is None else resolution
     if resolution < 8:
         raise typer.BadParameter(f"must be at least 8, got {resolution}", param_hint="--resolution")
+    if seed < 0:
+        raise typer.BadParameter(f"must be a non-negative integer, got {seed}", param_hint="--seed")
     if workers is not None and workers < 1:
         raise typer.BadParameter(f"must be positive, got {workers}", param_hint="--workers")
+    for path in (out, out / bench.name):
+        if path.exists() and not path.is_dir():
+            raise typer.BadParameter(f"{path} is a file; --out takes the directory that holds the data stores "
+                                     f"(this one goes to OUT/{bench.name})", param_hint="--out")
+    if verify:
+        if overwrite:
+            raise typer.BadParameter("--verify checks a store and changes nothing; drop --overwrite", param_hint="--verify")
+        _verify(Store(out, bench.name))
+        return
     executor = make_executor(workers, scheduler)
     try:
         with make_progress() as progress:
+            def notify(text: str) -> None:
+                progress.console.print(text, style="yellow", markup=False, highlight=False, soft_wrap=True)
+
             store = generate_store(bench.name, out, resolution, counts, base_seed=seed, splits=splits,
-                                   overrides=overrides, overwrite=overwrite, progress=GenerationProgress(progress), executor=executor)
+                                   overrides=overrides, overwrite=overwrite, progress=GenerationProgress(progress),
+                                   executor=executor, notify=notify)
     finally:
         executor.close()
     manifest = store.manifest()
     if json_output:
         emit_json(manifest)
     console.print(f"wrote {', '.join(f'{s}_{resolution}.nc' for s in splits)} and manifest.json to {store.dir}")
+
+
+def _verify(store: Store) -> None:
+    """Print each file's state; DataError (exit 4) if any is damaged or missing."""
+    from mambano_cli.display import console
+    from mambano_core.errors import DataError
+
+    statuses = store.check_files()
+    manifest = store.manifest()
+    for status in statuses:
+        console.print(status.describe(), style=None if status.ok else "red", markup=False, highlight=False, soft_wrap=True)
+        if not status.ok:
+            entry = manifest["files"][status.key]
+            command = store.regenerate_command(entry.get("split", status.key.rsplit("_", 1)[0]), entry["resolution"], manifest)
+            console.print(f"  regenerate it with: {command}", markup=False, highlight=False, soft_wrap=True)
+    bad = [status for status in statuses if not status.ok]
+    if bad:
+        raise DataError(f"{len(bad)} of {len(statuses)} files of {store.dir} are damaged or missing (listed above)")
+    console.print(f"all {len(statuses)} files of {store.dir} match manifest.json")

@@ -8,9 +8,14 @@ shared file system.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -58,6 +63,35 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_PARENT_POLL_S = 0.5
+
+
+def _die_with_parent(parent: int, parent_death_signal: bool) -> None:
+    """Worker initializer: end this worker when the process that started it ends.
+
+    A killed ``mambano generate`` (SIGKILL, the OOM killer) cannot shut its pool down: without
+    this its workers would wait for tasks forever, holding their memory and keeping the
+    multiprocessing resource tracker alive. On Linux the kernel sends SIGTERM at once; a thread
+    that polls the parent's pid covers other systems, and a pool started from a thread other than
+    the main one (the kernel signal fires when the *thread* that started a worker ends, so it is
+    only asked for when that thread is the main one).
+    """
+    if parent_death_signal and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            args = (ctypes.c_ulong(int(signal.SIGTERM)), *(ctypes.c_ulong(0) for _ in range(3)))  # prctl is variadic
+            ctypes.CDLL(None, use_errno=True).prctl(ctypes.c_int(_PR_SET_PDEATHSIG), *args)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="mambano-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)
+
+
 class ProcessExecutor(Executor):
     """Local worker processes (spawned, one BLAS thread each)."""
 
@@ -70,7 +104,10 @@ class ProcessExecutor(Executor):
             return
         context = multiprocessing.get_context("spawn")
         with _environment(_SINGLE_THREAD_ENV):
-            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context)
+            pool = ProcessPoolExecutor(
+                max_workers=min(self.workers, len(tasks)), mp_context=context, initializer=_die_with_parent,
+                initargs=(os.getpid(), threading.current_thread() is threading.main_thread()),
+            )
             try:
                 futures = {pool.submit(function, *args): key for key, function, args in tasks}
                 for future in as_completed(futures):
