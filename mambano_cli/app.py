@@ -16,6 +16,7 @@ EPILOG = (
     "Exit codes: 0 success; 1 internal error; 2 usage error; 3 invalid run spec "
     "(malformed YAML, unknown key, invalid value); 4 invalid data (wrong variables or "
     "dimensions, NaN/Inf); 5 missing file; 6 incompatible checkpoint; 7 training diverged; "
+    "8 busy (another process writes the same run or data folder); "
     "130 interrupted by Ctrl-C (a checkpoint was saved first)."
 )
 
@@ -41,10 +42,18 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
+MAX_MESSAGE = 4000  # characters of an error message shown (a message may quote a user's input)
+
+
 def fail(error: MambanoError) -> typer.Exit:
     """Print a one-paragraph error message on stderr and return the Exit to raise."""
+    from rich.markup import escape
+
     console = _stderr_console()
-    console.print(f"[bold red]error ({error.title}):[/bold red] {error}", highlight=False, markup=True, soft_wrap=True)
+    text = str(error)
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[:MAX_MESSAGE]}... ({len(text) - MAX_MESSAGE:,} more characters)"
+    console.print(f"[bold red]error ({error.title}):[/bold red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(error.exit_code)
 
 

@@ -11,6 +11,7 @@ Exit codes (documented in ``mambano --help``):
 5     missing file or directory
 6     incompatible checkpoint (another model, newer format, corrupt)
 7     training failed (the loss became NaN or infinite)
+8     busy: another process is writing the same run or data folder
 130   interrupted by Ctrl-C (a checkpoint was saved first)
 ====  ==========================================================
 """
@@ -23,6 +24,13 @@ class MambanoError(Exception):
 
     exit_code: int = 1
     title: str = "error"
+
+
+class UsageError(MambanoError):
+    """An argument that cannot be used: a resolution out of range, an output path that is not a file."""
+
+    exit_code = 2
+    title = "usage error"
 
 
 class SpecError(MambanoError):
@@ -60,6 +68,13 @@ class TrainingDiverged(MambanoError):
     title = "training failed"
 
 
+class RunBusyError(MambanoError):
+    """Another process holds the lock of the run (or data) folder this command would write."""
+
+    exit_code = 8
+    title = "busy"
+
+
 class TrainingInterrupted(MambanoError):
     """Training was interrupted by the user; a checkpoint was saved before stopping."""
 
@@ -76,5 +91,6 @@ EXIT_CODES: dict[str, int] = {
     MissingFileError.title: MissingFileError.exit_code,
     CheckpointError.title: CheckpointError.exit_code,
     TrainingDiverged.title: TrainingDiverged.exit_code,
+    RunBusyError.title: RunBusyError.exit_code,
     TrainingInterrupted.title: TrainingInterrupted.exit_code,
 }

@@ -43,3 +43,20 @@ def tiny_spec_file(tmp_path: Path, tiny_store: Path) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(tiny_spec_dict(tiny_store, tmp_path / "runs")))
     return path
+
+
+def invoke(*args: str, cwd: Path | None = None) -> Any:
+    """Run the ``mambano`` CLI in this process (from ``cwd``); the click Result."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from mambano_cli.app import app
+
+    old = Path.cwd()
+    if cwd:
+        os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)

@@ -19,7 +19,7 @@ from mambano_core.data.netcdf import read_attrs, read_field
 from mambano_core.data.resample_file import resample_file
 from mambano_core.data.store import Store, generate_store
 from mambano_core.evaluation.evaluate import evaluate_run
-from mambano_core.evaluation.metrics import relative_l1_percent
+from mambano_core.scoring import relative_l1_percent
 from mambano_core.training.checkpoint import load_checkpoint
 from mambano_core.training.spec import spec_from_dict
 from mambano_core.training.trainer import Trainer

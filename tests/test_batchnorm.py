@@ -12,7 +12,7 @@ from torch import nn
 
 from mambano_core.data.dataset import FieldPairDataset
 from mambano_core.data.store import Store
-from mambano_core.evaluation.metrics import relative_l1_percent
+from mambano_core.scoring import relative_l1_percent
 from mambano_core.layers.drop_path import DropPath
 from mambano_core.training.batchnorm import (
     batchnorm_layers,

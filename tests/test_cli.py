@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,23 +12,8 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from mambano_cli.app import app
-from conftest import tiny_spec_dict
-
-runner = CliRunner()
-
-
-def invoke(*args: str, cwd: Path | None = None):
-    old = Path.cwd()
-    if cwd:
-        os.chdir(cwd)
-    try:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
-
+from conftest import invoke, tiny_spec_dict
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -148,7 +132,8 @@ def test_predict_bad_inputs(trained: Path, tmp_path: Path) -> None:
     good = np.random.default_rng(0).random((2, 16, 16))
     cases = [
         (["--input", str(tmp_path / "nothing.nc")], 5, "does not exist"),
-        (["--input", str(_field_file(tmp_path / "novar.nc", good, name="g", extra="h"))], 4, "holds 2 field variables (g, h)"),
+        (["--input", str(_field_file(tmp_path / "novar.nc", good, name="g", extra="h"))], 4,
+         "has no field variable 'f' (the model's input); name the file's input field with --variable NAME; field variables found: g, h"),
         (["--input", str(_field_file(tmp_path / "dims.nc", np.zeros((2, 2, 16, 16))))], 4, "must have dims (sample, y, x) or (y, x); got 4"),
         (["--input", str(_field_file(tmp_path / "rect.nc", np.zeros((2, 16, 12))))], 4, "square grid"),
         (["--input", str(_field_file(tmp_path / "nan.nc", np.where(good > 0.5, np.nan, good)))], 4, "NaN/Inf"),

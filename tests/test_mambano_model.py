@@ -338,8 +338,10 @@ def test_a_checkpoint_of_version_0_1_loads_as_the_network_it_holds(tmp_path):
     args_0_1 = {k: v for k, v in resolved_model_args("mambano", {**TINY, "drop_path": 0.0}).items()
                 if k not in ("level0_skip", "project_norm")}
     norm = Normalization(0.0, 1.0, 0.0, 1.0)
+    data = {"benchmark": "poisson", "resolution": 16, "boundary": "dirichlet", "input_variable": "f",
+            "output_variable": "u"}
     save_checkpoint(tmp_path / "old.pt", model=old, model_name="mambano", model_args=args_0_1, spec={},
-                    normalization=norm, data={})
+                    normalization=norm, data=data)
     loaded = load_checkpoint(tmp_path / "old.pt")
     assert loaded.model.level0_skip and loaded.model.output_norm is None
     x = _smooth_batch(16, batch=2)[0]

@@ -97,3 +97,15 @@ def test_every_example_spec_is_valid_and_names_a_known_benchmark_and_model(examp
 def test_there_is_an_example_per_exact_benchmark() -> None:
     names = {load_spec(p).data.benchmark for p in EXAMPLES}
     assert {"poisson", "wave", "transport_smooth", "transport_discontinuous"} <= names
+
+
+def test_model_arguments_that_are_data_facts_come_from_the_data() -> None:
+    """DeepONet and FFNN read the training grid: a hand-written spec without model.args.resolution
+    used to build them for 64^2 and fail inside the first forward pass on 32^2 data (exit 1)."""
+    spec = spec_from_dict({"data": {"benchmark": "transport_smooth", "resolution": 32}, "model": {"name": "deeponet"}})
+    assert spec.model.args["resolution"] == 32 and spec.model.args["boundary"] == "periodic"
+    assert spec_from_dict({"data": {"benchmark": "poisson", "resolution": 32},
+                           "model": {"name": "ffnn", "args": {"resolution": 32}}}).model.args == {"resolution": 32}
+    with pytest.raises(SpecError, match=r"model.args.resolution is 64 but the data's is 32"):
+        spec_from_dict({"data": {"benchmark": "poisson", "resolution": 32}, "model": {"name": "ffnn", "args": {"resolution": 64}}})
+    assert "resolution" not in spec_from_dict(dict(MINIMAL)).model.args  # UNet takes any grid

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mambano_core.evaluation.evaluate import RunEvaluation, SplitScore
+from mambano_core.evaluation.evaluate import RunEvaluation
+from mambano_core.scoring import SplitScore
 from mambano_core.evaluation.tables import build_table
 
 

@@ -81,7 +81,7 @@ def test_best_checkpoint_matches_the_best_epoch(tiny_store: Path, tmp_path: Path
     summary = trainer.fit()
     best = load_checkpoint(spec.run_dir / "checkpoints" / "best.pt")
     trainer.model = best.model
-    mean, _ = trainer.validate()
+    mean = trainer.validate().mean
     assert mean == pytest.approx(summary["best_val_rel_l1_mean"], rel=1e-5)
     records = [json.loads(l) for l in (spec.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert min(r["val_rel_l1_mean"] for r in records) == pytest.approx(summary["best_val_rel_l1_mean"])

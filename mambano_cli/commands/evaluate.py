@@ -21,15 +21,27 @@ def eval_command(
     json_output: Annotated[bool, typer.Option("--json", help="print results as JSON on stdout")] = False,
 ) -> None:
     """Evaluate runs and write the table as Markdown and CSV next to the runs."""
+    from mambano_cli.app import fail
     from mambano_cli.display import console, emit_json, print_table
-    from mambano_core.evaluation.evaluate import evaluate_run, find_runs
+    from mambano_core.errors import MambanoError
+    from mambano_core.evaluation.evaluate import evaluate_run
     from mambano_core.evaluation.tables import build_table, write_tables
     from mambano_core.inference import RESOLUTION_MODES
+    from mambano_core.training.run_dir import find_runs
 
     if mode not in RESOLUTION_MODES:
         raise typer.BadParameter(f"choose one of {', '.join(RESOLUTION_MODES)}", param_hint="--mode")
-    targets = list(runs) if runs else find_runs(runs_dir)
-    evaluations = [evaluate_run(t, ood=ood, resolution=resolution, mode=mode, device=device, data_root=data_root) for t in targets]
+    targets = list(runs) if runs else [run.path for run in find_runs(runs_dir)]
+    evaluations, failures = [], []
+    for target in targets:  # a broken run is reported; the others are still evaluated
+        try:
+            evaluations.append(evaluate_run(target, ood=ood, resolution=resolution, mode=mode, device=device,
+                                            data_root=data_root))
+        except MambanoError as error:
+            failures.append((target, error))
+            console.print(f"[red]cannot evaluate {target}:[/red] {error}", markup=True, highlight=False)
+    if not evaluations:
+        raise fail(failures[0][1])
     table = build_table(evaluations, ood, stats=stats, reference=reference)
     where = Path(runs_dir) if not runs else Path(evaluations[0].run_dir).parent
     md, csv_path = write_tables(table, where)
@@ -38,3 +50,6 @@ def eval_command(
     console.print(f"table written to {md} and {csv_path}")
     if json_output:
         emit_json([ev.to_dict() for ev in evaluations])
+    if failures:
+        console.print(f"{len(failures)} of {len(targets)} run(s) could not be evaluated (see above)")
+        raise typer.Exit(failures[0][1].exit_code)

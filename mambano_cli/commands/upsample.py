@@ -10,7 +10,7 @@ import typer
 
 def upsample_command(
     input: Annotated[Path, typer.Argument(help="netCDF field file (e.g. written by mambano generate)")],
-    resolution: Annotated[int, typer.Option(help="target grid size")],
+    resolution: Annotated[int, typer.Option(help="target grid size (8 to 4096)")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output file (default: <input>_<resolution>.nc)")] = None,
     boundary: Annotated[Optional[str], typer.Option(help="dirichlet, periodic or open (default: the file's 'boundary' attribute)")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print a summary as JSON on stdout")] = False,

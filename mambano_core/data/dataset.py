@@ -29,6 +29,14 @@ class FieldPairDataset(Dataset):
         Training-split statistics applied to both fields.
     limit
         Use only the first ``limit`` samples.
+    resolution
+        The grid the file must hold (its name says so); checked when given.
+
+    Raises
+    ------
+    DataError
+        A file that is unreadable, lacks a variable, holds no sample, another or a non-square
+        grid, or NaN/Inf values (checked once, when the dataset is built).
     """
 
     def __init__(
@@ -38,6 +46,7 @@ class FieldPairDataset(Dataset):
         output_name: str,
         normalization: Normalization,
         limit: int | None = None,
+        resolution: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.input_name = input_name
@@ -46,12 +55,11 @@ class FieldPairDataset(Dataset):
         self._handle: Any = None
         with self._open() as handle:
             for name in (input_name, output_name):
-                if name not in handle:
-                    raise DataError(f"{self.path} has no variable {name!r}")
-                if handle[name].ndim != 3:
-                    raise DataError(f"{self.path}:{name} must have dims (sample, y, x)")
+                _check_variable(handle, name, self.path, resolution)
             available = handle[input_name].shape[0]
             self.resolution = int(handle[input_name].shape[-1])
+            if handle[output_name].shape != handle[input_name].shape:
+                raise DataError(f"{self.path}: {input_name} and {output_name} have different shapes")
         self.length = available if limit is None else min(limit, available)
 
     def _open(self) -> Any:
@@ -80,3 +88,24 @@ class FieldPairDataset(Dataset):
         state = self.__dict__.copy()
         state["_handle"] = None  # h5py handles cannot cross process boundaries
         return state
+
+
+def _check_variable(handle: Any, name: str, path: Path, resolution: int | None, chunk: int = 64) -> None:
+    """A (sample, s, s) field with samples, on the expected grid, finite (read in chunks)."""
+    if name not in handle:
+        raise DataError(f"{path} has no variable {name!r}")
+    field = handle[name]
+    if field.ndim != 3:
+        raise DataError(f"{path}:{name} must have dims (sample, y, x), got {field.ndim} dimensions")
+    samples, height, width = field.shape
+    if samples == 0:
+        raise DataError(f"{path}:{name} holds no sample")
+    if height != width:
+        raise DataError(f"{path}:{name} must be on a square grid, got {height} x {width}")
+    if resolution is not None and height != resolution:
+        raise DataError(f"{path}:{name} holds a {height} x {width} grid, not the {resolution} x {resolution} its name says")
+    for start in range(0, samples, chunk):
+        block = np.asarray(field[start : start + chunk])
+        if not np.isfinite(block).all():
+            bad = start + int(np.argwhere(~np.isfinite(block))[0][0])
+            raise DataError(f"{path}:{name} contains NaN/Inf values (first in sample {bad})")

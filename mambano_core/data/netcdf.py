@@ -78,7 +78,6 @@ def _netcdf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
 
 def read_attrs(path: str | Path) -> dict[str, Any]:
     """Global attributes of a netCDF file, JSON strings decoded where they parse as dicts."""
-    import h5py
 
     path = _existing(path)
     with _open_h5(path) as handle:
@@ -193,3 +192,57 @@ def read_per_sample(path: str | Path, count: int) -> dict[str, np.ndarray]:
             if isinstance(obj, h5py.Dataset) and obj.ndim == 1 and obj.shape == (count,) and name not in ("sample", "x", "y"):
                 out[name] = np.asarray(obj[...])
     return out
+
+
+def read_input_file(
+    path: str | Path, input_name: str, variable: str | None, truth_name: str | None
+) -> tuple[np.ndarray, str, np.ndarray | None, np.ndarray, dict[str, Any]]:
+    """One read of a prediction input file: the input field, the truth if present, ids and attributes.
+
+    Parameters
+    ----------
+    path
+        A netCDF file with fields of dims (sample, y, x) or (y, x).
+    input_name
+        The model's input variable: used unless ``variable`` names another one.
+    variable
+        The variable to use as input, when the file names it differently.
+    truth_name
+        The model's output variable: read as the truth when the file holds it on the input's grid
+        (and it is not the input itself).
+
+    Returns
+    -------
+    values, used, truth, sample_ids, attrs
+        Validated (n, s, s) float64 input, the variable used, the truth (or None), the stable
+        sample ids and the global attributes.
+
+    Raises
+    ------
+    DataError
+        A file without the model's input variable (unless ``variable`` names one), a missing
+        ``variable``, wrong dimensions, a non-square grid, NaN/Inf values.
+    """
+    path = _existing(path)
+    with _open_h5(path) as handle:
+        fields = [name for name, obj in handle.items() if _is_field(obj)]
+        used = variable or input_name
+        import h5py
+
+        if used not in handle or not isinstance(handle[used], h5py.Dataset):
+            hint = ("" if variable else
+                    " (the model's input); name the file's input field with --variable NAME")
+            raise DataError(f"{path} has no field variable {used!r}{hint}; field variables found: "
+                            f"{', '.join(fields) or 'none'}")
+        values = validate_field(np.asarray(handle[used][...], dtype=np.float64), f"{path}:{used}")
+        truth = None
+        if truth_name and truth_name != used and truth_name in handle and _is_field(handle[truth_name]):
+            candidate = np.asarray(handle[truth_name][...], dtype=np.float64)
+            candidate = candidate[None] if candidate.ndim == 2 else candidate
+            if candidate.shape == values.shape:
+                truth = validate_field(candidate, f"{path}:{truth_name}")
+        ids = np.arange(len(values), dtype=np.int64)
+        if "sample" in handle and handle["sample"].shape == (len(values),):
+            ids = np.asarray(handle["sample"][...], dtype=np.int64)
+        attrs = {key: _decode_attr(value) for key, value in handle.attrs.items() if not key.startswith("_")}
+    return values, used, truth, ids, attrs

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from mambano_core.data.netcdf import field_variables, read_attrs, read_field, read_per_sample, read_sample_ids, write_field_file
+from mambano_core.data.grids import check_resolution
 from mambano_core.errors import DataError
+from mambano_core.io_utils import check_output_path
 
 BOUNDARIES = ("dirichlet", "periodic", "open")  # mambano_core.ops.resample.BOUNDARIES (torch imported lazily)
 RESAMPLING = {"dirichlet": "sine series", "periodic": "Fourier series", "open": "linear interpolation"}
@@ -24,8 +26,8 @@ def resample_file(
     ``boundary`` attribute (written by ``mambano generate``) decides unless ``boundary`` is given.
     Returns a short description (variables, sizes, boundary).
     """
-    if resolution < 2:
-        raise DataError(f"the target resolution must be at least 2, got {resolution}")
+    check_resolution(resolution)
+    check_output_path(output_path)
     attrs = read_attrs(input_path)
     boundary = boundary or attrs.get("boundary")
     if boundary not in BOUNDARIES:

@@ -8,32 +8,15 @@ from typing import Any
 
 import torch
 
-from mambano_core.data.benchmarks import get_benchmark_class
 from mambano_core.data.dataset import FieldPairDataset
+from mambano_core.data.grids import check_resolution
 from mambano_core.data.store import Store
-from mambano_core.errors import MissingFileError
-from mambano_core.evaluation.metrics import relative_l1_percent
-from mambano_core.inference import ResolutionMode, infer
+from mambano_core.inference.run import ResolutionMode, infer
 from mambano_core.models.registry import count_parameters, model_configuration
-from mambano_core.training.checkpoint import BEST, load_checkpoint, resolve_checkpoint
-from mambano_core.training.trainer import resolve_device
-
-
-@dataclass
-class SplitScore:
-    """Statistics of the per-sample errors (%) on one test split."""
-
-    median: float
-    q25: float
-    q75: float
-    mean: float
-    count: int
-
-    @classmethod
-    def from_errors(cls, errors: torch.Tensor) -> "SplitScore":
-        values = errors.double()
-        q = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype))
-        return cls(float(q[1]), float(q[0]), float(q[2]), float(values.mean()), int(values.numel()))
+from mambano_core.runtime import resolve_device
+from mambano_core.scoring import SplitScore, sample_errors
+from mambano_core.training.checkpoint import load_checkpoint
+from mambano_core.training.run_dir import BEST, resolve_checkpoint, run_of
 
 
 @dataclass
@@ -56,29 +39,17 @@ class RunEvaluation:
         return asdict(self)
 
 
-def find_runs(runs_dir: str | Path) -> list[Path]:
-    """Run directories under ``runs_dir`` that hold a best checkpoint, sorted by name."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise MissingFileError(f"runs directory {str(runs_dir)!r} does not exist (train a model first)")
-    runs = sorted(p.parent.parent for p in runs_dir.glob(f"*/checkpoints/{BEST}"))
-    if not runs:
-        raise MissingFileError(f"no trained runs under {runs_dir} (train a model first: mambano train SPEC)")
-    return runs
-
-
 def per_sample_errors(
     checkpoint: Any, dataset: FieldPairDataset, mode: ResolutionMode, device: torch.device, batch_size: int = 16
 ) -> torch.Tensor:
     """Per-sample relative L1 (%) of a loaded checkpoint's model on a dataset (normalised fields)."""
-    mask_for_error = get_benchmark_class(checkpoint.data["benchmark"]).mask_for_error
     errors = []
     for start in range(0, len(dataset), batch_size):
         pairs = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         x = torch.stack([p[0] for p in pairs]).to(device)
         y = torch.stack([p[1] for p in pairs]).to(device)
         pred = infer(checkpoint.model, x, mode, checkpoint.data["resolution"], checkpoint.data["boundary"], batch_size)
-        errors.append(relative_l1_percent(*mask_for_error(pred, y, x)).cpu())
+        errors.append(sample_errors(pred, y, x, checkpoint.data["benchmark"]).cpu())
     return torch.cat(errors)
 
 
@@ -107,9 +78,9 @@ def evaluate_run(
     torch_device = resolve_device(device)
     checkpoint = load_checkpoint(path, map_location=torch_device)
     data = checkpoint.data
-    resolution = resolution or data["resolution"]
+    resolution = data["resolution"] if resolution is None else check_resolution(resolution)
     store = Store(data_root or checkpoint.spec["data"]["root"], data["benchmark"])
-    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    run_dir = run_of(path).path
     result = RunEvaluation(
         run=run_dir.name,
         run_dir=str(run_dir),
@@ -124,7 +95,7 @@ def evaluate_run(
     for split in ("test_id", "test_ood") if ood else ("test_id",):
         dataset = FieldPairDataset(
             store.split_file(split, resolution), data["input_variable"], data["output_variable"],
-            checkpoint.normalization,
+            checkpoint.normalization, resolution=resolution,
         )
         errors = per_sample_errors(checkpoint, dataset, mode, torch_device)
         result.scores["in" if split == "test_id" else "out"] = SplitScore.from_errors(errors)

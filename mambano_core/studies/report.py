@@ -11,11 +11,11 @@ from typing import Any
 from mambano_core.evaluation.evaluate import RunEvaluation, evaluate_run
 from mambano_core.evaluation.tables import build_table, write_tables
 from mambano_core.io_utils import atomic_path, atomic_write_text
+from mambano_core.training.run_dir import RunDir
 
 
 def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return RunDir(run_dir).metrics()
 
 
 def _plot_curves(pairs: list[Any], path: Path, columns: int = 4) -> None:
@@ -51,11 +51,7 @@ def _plot_curves(pairs: list[Any], path: Path, columns: int = 4) -> None:
 
 
 def _summaries(pairs: list[Any]) -> list[dict[str, Any]]:
-    rows = []
-    for pair in pairs:
-        summary = json.loads((pair.run_dir / "summary.json").read_text())
-        rows.append(summary)
-    return rows
+    return [RunDir(pair.run_dir).summary() for pair in pairs]
 
 
 def write_results(pairs: list[Any], preset: Any, out: Path, log: Any, overrides: Sequence[str] = ()) -> dict[str, Any]:

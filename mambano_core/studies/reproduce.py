@@ -17,6 +17,7 @@ from typing import Any
 from mambano_core.errors import SpecError
 from mambano_core.io_utils import atomic_write_text
 from mambano_core.studies.presets import ALL_BENCHMARKS, ALL_MODELS, Preset
+from mambano_core.training.run_dir import RunDir
 
 Log = Callable[[str], None]
 
@@ -30,16 +31,16 @@ class Pair:
     spec: dict[str, Any]
 
     @property
+    def run(self) -> RunDir:
+        return RunDir.named(self.spec["output"]["runs_dir"], self.spec["output"]["name"])
+
+    @property
     def run_dir(self) -> Path:
-        return Path(self.spec["output"]["runs_dir"]) / self.spec["output"]["name"]
+        return self.run.path
 
     def status(self) -> str:
-        """``done`` (summary written), ``resume`` (a last checkpoint exists) or ``new``."""
-        if (self.run_dir / "summary.json").is_file():
-            return "done"
-        if (self.run_dir / "checkpoints" / "last.pt").is_file():
-            return "resume"
-        return "new"
+        """``done`` (finished), ``resume`` (a last checkpoint exists) or ``new``."""
+        return {"finished": "done", "resumable": "resume", "new": "new"}[self.run.state()]
 
 
 def select(requested: Sequence[str] | None, known: Sequence[str], available: Sequence[str], what: str) -> list[str]:

@@ -24,7 +24,6 @@ from mambano_core.io_utils import atomic_path
 from mambano_core.models.registry import build_model, stored_model_args
 
 CHECKPOINT_FORMAT = 1
-BEST, LAST = "best.pt", "last.pt"
 
 
 @dataclass
@@ -110,12 +109,33 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a readable mambano checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(raw, dict) or "model_name" not in raw or "format" not in raw:
         raise CheckpointError(f"{path} is not a mambano checkpoint (no model name or format)")
-    if raw["format"] > CHECKPOINT_FORMAT:
+    if not isinstance(raw["format"], int) or raw["format"] > CHECKPOINT_FORMAT:
         raise CheckpointError(
-            f"{path} uses checkpoint format {raw['format']}, newer than this mambano ({__version__}) "
+            f"{path} uses checkpoint format {raw['format']!r}, newer than this mambano ({__version__}) "
             f"understands ({CHECKPOINT_FORMAT}); upgrade mambano"
         )
+    _check_parts(path, raw)
     return raw
+
+
+_REQUIRED_PARTS: dict[str, tuple[str, ...]] = {
+    "model_args": (),
+    "model_state": (),
+    "spec": (),
+    "normalization": ("input_min", "input_max", "output_min", "output_max"),
+    "data": ("benchmark", "resolution", "boundary", "input_variable", "output_variable"),
+}
+
+
+def _check_parts(path: Path, raw: dict[str, Any]) -> None:
+    """:class:`CheckpointError` naming what a damaged or hand-made checkpoint lacks."""
+    missing = [name for name in _REQUIRED_PARTS if not isinstance(raw.get(name), dict)]
+    missing += [f"{name}.{key}" for name, keys in _REQUIRED_PARTS.items()
+                if isinstance(raw.get(name), dict) for key in keys if key not in raw[name]]
+    if not isinstance(raw["model_name"], str):
+        missing.append("model_name (a string)")
+    if missing:
+        raise CheckpointError(f"{path} is not a complete mambano checkpoint: it lacks {', '.join(missing)}")
 
 
 def load_checkpoint(
@@ -152,16 +172,3 @@ def load_checkpoint(
         data=raw["data"],
         raw=raw,
     )
-
-
-def resolve_checkpoint(target: str | Path, which: str = BEST) -> Path:
-    """A checkpoint file from a run directory (its ``checkpoints/<which>``) or a file path."""
-    target = Path(target)
-    if target.is_dir():
-        path = target / "checkpoints" / which
-        if not path.is_file():
-            raise MissingFileError(f"run {target} has no checkpoint {which} (is the run finished or started?)")
-        return path
-    if not target.exists():
-        raise MissingFileError(f"checkpoint or run directory {str(target)!r} does not exist")
-    return target

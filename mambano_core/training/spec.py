@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mambano_core.errors import MissingFileError, SpecError
 
@@ -83,7 +83,19 @@ class OutputSpec(_Section):
     """Where runs are written."""
 
     runs_dir: Path = Field(Path("runs"), description="directory holding one folder per run")
-    name: str | None = Field(None, description="run folder name (default: <benchmark>-<model>)")
+    name: str | None = Field(None, description="run folder name inside runs_dir (default: <benchmark>-<model>)")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        from mambano_core.training.run_dir import check_run_name
+
+        if value is not None:
+            try:
+                check_run_name(value)
+            except SpecError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class RunSpec(_Section):
@@ -93,6 +105,37 @@ class RunSpec(_Section):
     model: ModelSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+
+    @model_validator(mode="after")
+    def _model_args_from_data(self) -> "RunSpec":
+        """Fill, or check, model arguments that are facts of the data (the grid, the boundary).
+
+        DeepONet and FFNN read the training grid (``resolution``); a model resampling its input
+        needs the benchmark's ``boundary``. Missing ones are taken from ``data``; given ones must
+        agree with it, else the model would fail inside its first forward pass.
+        """
+        import inspect
+
+        from mambano_core.data.benchmarks import get_benchmark_class
+        from mambano_core.models.registry import model_class
+
+        parameters = inspect.signature(model_class(self.model.name).__init__).parameters
+        facts = {"resolution": self.data.resolution}
+        if "boundary" in parameters:
+            facts["boundary"] = get_benchmark_class(self.data.benchmark).boundary
+        for key, value in facts.items():
+            if key not in parameters:
+                continue
+            given = self.model.args.get(key)
+            if given is None:
+                self.model.args[key] = value
+            elif given != value:
+                raise ValueError(
+                    f"model.args.{key} is {given!r} but the data's is {value!r} "
+                    f"({self.model.name} is built for its training data; leave model.args.{key} out "
+                    "to take the data's)"
+                )
+        return self
 
     @property
     def run_name(self) -> str:
@@ -109,9 +152,19 @@ class RunSpec(_Section):
         return json.loads(self.model_dump_json())
 
 
+_MAX_PROBLEMS = 20  # listed in one message
+_MAX_QUOTE = 120  # characters of a user's value quoted back
+
+
+def _clip(value: Any) -> str:
+    """``repr(value)`` cut to a readable length (a value may be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= _MAX_QUOTE else f"{text[:_MAX_QUOTE]}... ({len(text):,} characters)"
+
+
 def _format_validation_error(error: ValidationError, source: str) -> str:
     lines = [f"{source} has {error.error_count()} problem(s):"]
-    for item in error.errors():
+    for item in error.errors()[:_MAX_PROBLEMS]:
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -120,16 +173,22 @@ def _format_validation_error(error: ValidationError, source: str) -> str:
         else:
             message = item["msg"].removeprefix("Value error, ")
             if "input" in item and not isinstance(item["input"], dict):
-                message += f" (got {item['input']!r})"
+                message += f" (got {_clip(item['input'])})"
         lines.append(f"  - {where}: {message}")
+    if error.error_count() > _MAX_PROBLEMS:
+        lines.append(f"  ... and {error.error_count() - _MAX_PROBLEMS} more")
     return "\n".join(lines)
 
 
 def _parse_override_value(text: str) -> Any:
+    from mambano_core.safe_yaml import YAMLTooLarge, load_yaml
+
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
+    except YAMLTooLarge as exc:
+        raise SpecError(f"override value {_clip(text)}: {exc}") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -162,11 +221,17 @@ def spec_from_dict(raw: Any, source: str = "spec", overrides: list[str] | None =
 
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> RunSpec:
     """Read and validate a YAML run spec, applying dotted overrides."""
+    from mambano_core.safe_yaml import YAMLTooLarge, load_yaml
+
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"spec file {str(path)!r} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
+    except YAMLTooLarge as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path} is not a text file (a YAML run spec is expected)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -7,40 +7,31 @@ batch-pooled relative L1 loss, best-validation model kept.
 
 from __future__ import annotations
 
-import json
 import math
-import random
 import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
 from mambano_core.data.benchmarks import get_benchmark_class
 from mambano_core.data.dataset import FieldPairDataset
 from mambano_core.data.store import Store
-from mambano_core.errors import CheckpointError, SpecError, TrainingDiverged, TrainingInterrupted
-from mambano_core.evaluation.metrics import relative_l1_loss, relative_l1_percent
-from mambano_core.io_utils import atomic_write_text
-from mambano_core.memory import keep_freed_memory
-from mambano_core.models.registry import build_model, count_parameters, resolved_model_args, stored_model_args
+from mambano_core.errors import SpecError, TrainingDiverged, TrainingInterrupted
+from mambano_core.losses import relative_l1_loss
+from mambano_core.models.registry import build_model, count_parameters, resolved_model_args
+from mambano_core.runtime import keep_freed_memory, resolve_device, seed_everything
+from mambano_core.scoring import SplitScore, relative_l1_percent
 from mambano_core.training.batchnorm import batchnorm_layers, recalibrate_batchnorm, start_output_norm
-from mambano_core.training.checkpoint import (
-    BEST,
-    LAST,
-    read_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from mambano_core.training.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from mambano_core.training.optim_step import optimizer_step
 from mambano_core.training.reporter import TrainingReporter
+from mambano_core.training.resume import check_resume
+from mambano_core.training.run_dir import BEST, LAST, RunDir
 from mambano_core.training.sampler import EpochSampler
 from mambano_core.training.spec import RunSpec, dump_spec
 
@@ -63,28 +54,12 @@ class TrainState:
     output_norm_start: dict[str, list[float]] | None = None  # targets' mean/std it started from
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; otherwise the named device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise SpecError(f"training.device: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError("training.device is cuda but no CUDA device is available (use auto or cpu)")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 class Trainer:
     """Train one run spec; see :meth:`fit`.
+
+    The run folder (:class:`~mambano_core.training.run_dir.RunDir`) is locked from construction
+    until :meth:`fit` returns (or :meth:`close`): a second trainer of the same folder fails with
+    :class:`~mambano_core.errors.RunBusyError`.
 
     Parameters
     ----------
@@ -113,9 +88,27 @@ class Trainer:
         self.step_callback = step_callback
         self.stop_requested = False
         self._recal_reported = False
-        self.run_dir = spec.run_dir
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.run = RunDir.named(spec.output.runs_dir, spec.run_name)
+        self.run_dir, self.ckpt_dir = self.run.path, self.run.checkpoints
         self.device = resolve_device(spec.training.device)
+        self._lock = self.run.acquire()
+        try:
+            self._build(resume, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run folder's lock (:meth:`fit` does it when it returns)."""
+        self.run.release(self._lock)
+
+    def __del__(self) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            RunDir.release(lock)
+
+    def _build(self, resume: bool, overwrite: bool) -> None:
+        spec = self.spec
         if spec.training.threads:
             torch.set_num_threads(spec.training.threads)
         keep_freed_memory()  # no page-fault storm at every CPU step (mambano_core.memory)
@@ -132,6 +125,7 @@ class Trainer:
             self.optimizer, step_size=spec.training.scheduler_step, gamma=spec.training.scheduler_gamma
         )
         self.state = TrainState()
+        self.resume_changes: list[str] = []
         if resume:
             self._load_resume_state()
         elif spec.training.init_output_norm:
@@ -139,20 +133,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _check_run_dir(self, resume: bool, overwrite: bool) -> None:
-        last = self.ckpt_dir / LAST
         if resume:
-            if not last.is_file():
-                raise SpecError(f"cannot resume: {last} does not exist (train without --resume first)")
+            if not self.run.last.is_file():
+                raise SpecError(f"cannot resume: {self.run.last} does not exist (train without --resume first)")
             return
-        if self.ckpt_dir.exists() and any(self.ckpt_dir.iterdir()):
+        if self.run.holds_a_run():
             if not overwrite:
                 raise SpecError(
                     f"run directory {self.run_dir} already holds a run; use --resume to continue it, "
                     "--overwrite to start again, or --set output.name=NEW for a new run"
                 )
-            for path in self.ckpt_dir.iterdir():
-                path.unlink()
-            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            self.run.clear()
 
     def _setup_data(self) -> None:
         data = self.spec.data
@@ -161,15 +152,20 @@ class Trainer:
         self.mask_for_error = get_benchmark_class(data.benchmark).mask_for_error
         self.normalization = store.normalization(data.resolution)
         names = manifest["input_variable"], manifest["output_variable"]
+        train_file, val_file = store.split_file("train", data.resolution), store.split_file("val", data.resolution)
+        files = manifest.get("files", {})
         self.data_info = {
             "benchmark": data.benchmark,
             "boundary": manifest["boundary"],
             "resolution": data.resolution,
             "input_variable": names[0],
             "output_variable": names[1],
+            # The data a run was trained on, checked on resume.
+            "train_sha256": files.get(f"train_{data.resolution}", {}).get("sha256"),
+            "val_sha256": files.get(f"val_{data.resolution}", {}).get("sha256"),
         }
-        self.train_set = FieldPairDataset(store.split_file("train", data.resolution), *names, self.normalization, data.n_train)
-        self.val_set = FieldPairDataset(store.split_file("val", data.resolution), *names, self.normalization, data.n_val)
+        self.train_set = FieldPairDataset(train_file, *names, self.normalization, data.n_train, data.resolution)
+        self.val_set = FieldPairDataset(val_file, *names, self.normalization, data.n_val, data.resolution)
         batch = self.spec.training.batch_size
         self.sampler = EpochSampler(len(self.train_set), self.spec.training.seed, batch)
         # A private generator keeps DataLoader from drawing on the global RNG (exact resume).
@@ -196,24 +192,11 @@ class Trainer:
         self.state.output_norm_start = {"mean": mean.tolist(), "std": std.tolist()}
 
     def _load_resume_state(self) -> None:
-        raw = read_checkpoint(self.ckpt_dir / LAST)
-        if raw["model_name"].lower() != self.spec.model.name.lower():
-            raise CheckpointError(
-                f"{self.ckpt_dir / LAST} holds model {raw['model_name']!r}, but the spec asks for {self.spec.model.name!r}"
-            )
-        stored = stored_model_args(self.spec.model.name, raw["model_args"])
-        if stored != self.model_args:
-            differ = sorted(set(stored) | set(self.model_args))
-            changes = ", ".join(f"{key}: {stored.get(key, '(none)')!r} in the checkpoint, "
-                                f"{self.model_args.get(key, '(none)')!r} in the spec"
-                                for key in differ if stored.get(key) != self.model_args.get(key))
-            raise CheckpointError(
-                f"{self.ckpt_dir / LAST} holds another {raw['model_name']!r} network ({changes}); "
-                "resume with the checkpoint's arguments (--set model.args.KEY=VALUE) or train a new run"
-            )
+        raw = read_checkpoint(self.run.last)
+        self.resume_changes = check_resume(raw, self.spec, self.model_args, self.data_info, self.run.last)
         train = raw.get("train_state") or {}
         if not train:
-            raise CheckpointError(f"{self.ckpt_dir / LAST} has no training state to resume from")
+            raise SpecError(f"{self.run.last} has no training state to resume from")
         self.model.load_state_dict(raw["model_state"])
         self.optimizer.load_state_dict(train["optimizer"])
         self.scheduler.load_state_dict(train["scheduler"])
@@ -232,7 +215,7 @@ class Trainer:
                 "rng": rng_state(),
             }
         save_checkpoint(
-            self.ckpt_dir / name,
+            self.run.checkpoint(name),
             model=self.model,
             model_name=self.spec.model.name,
             model_args=self.model_args,
@@ -266,15 +249,14 @@ class Trainer:
             yield
 
     @torch.no_grad()
-    def validate(self) -> tuple[float, float]:
-        """Mean and median per-sample relative L1 (%) on the validation split."""
+    def validate(self) -> SplitScore:
+        """Per-sample relative L1 (%) on the validation split, summarised (mean selects the best)."""
         self.model.eval()
         errors = []
         for x, y in self.val_loader:
             x, y = x.to(self.device), y.to(self.device)
             errors.append(relative_l1_percent(*self.mask_for_error(self.model(x), y, x)).cpu())
-        values = torch.cat(errors)
-        return float(values.mean()), float(values.median())
+        return SplitScore.from_errors(torch.cat(errors))
 
     def _recalibrate(self) -> float | None:
         """Precise BN before validation (:mod:`mambano_core.training.batchnorm`); its wall time."""
@@ -294,7 +276,8 @@ class Trainer:
     def _end_epoch(self, epoch: int, started: float) -> dict[str, Any]:
         self.scheduler.step()
         recal_s = self._recalibrate()
-        val_mean, val_median = self.validate()
+        score = self.validate()
+        val_mean, val_median = score.mean, score.median
         batches = max(self.state.step_in_epoch, 1)
         record = {
             "epoch": epoch + 1,
@@ -314,19 +297,9 @@ class Trainer:
         else:
             self.state.epochs_since_best += 1
         record["best"] = improved
-        with open(self.run_dir / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self.run.append_metrics(record)
         self._save(LAST)
         return record
-
-    def _trim_metrics_log(self) -> None:
-        """Drop log lines of epochs after the resume point (written before a crash)."""
-        path = self.run_dir / "metrics.jsonl"
-        if not path.is_file():
-            return
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        kept = [line for line in lines if json.loads(line)["epoch"] <= self.state.epoch]
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def fit(self) -> dict[str, Any]:
         """Train until the epoch budget, early stopping or the time budget; returns the summary.
@@ -338,11 +311,19 @@ class Trainer:
         TrainingDiverged
             If the loss becomes NaN or infinite.
         """
+        try:
+            return self._fit()
+        finally:
+            self.close()
+
+    def _fit(self) -> dict[str, Any]:
         tr = self.spec.training
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        dump_spec(self.spec, self.run_dir / "spec.yaml")
-        self._trim_metrics_log()
+        dump_spec(self.spec, self.run.spec_path)  # the spec in force, resume changes included
+        self.run.summary_path.unlink(missing_ok=True)  # training again: not finished any more
+        self.run.trim_metrics(self.state.epoch)
+        for change in self.resume_changes:
+            self.reporter.on_message(f"resuming with {change}")
         n_params = count_parameters(self.model)
         self.reporter.on_start({
             "run": str(self.run_dir), "model": self.spec.model.name, "parameters": n_params,
@@ -366,7 +347,7 @@ class Trainer:
                         self._save(LAST)
                         raise TrainingInterrupted(
                             f"training stopped at epoch {epoch + 1}, step {self.state.step_in_epoch}; "
-                            f"checkpoint saved to {self.ckpt_dir / LAST}; continue with --resume"
+                            f"checkpoint saved to {self.run.last}; continue with --resume"
                         )
                 self.state.elapsed_s = elapsed_before + time.perf_counter() - session_start
                 record = self._end_epoch(epoch, started)
@@ -380,7 +361,7 @@ class Trainer:
         self.state.stop_reason = self.state.stop_reason or "epoch budget reached"
         self._save(LAST)
         summary = self._summary(n_params)
-        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        self.run.write_summary(summary)
         self.reporter.on_end(summary)
         return summary
 
