@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
-from conftest import TINY_RESOLUTION, tiny_spec_dict
-from mambano_cli.app import app
+from conftest import TINY_RESOLUTION, invoke, tiny_spec_dict
 from test_store_integrity import tamper
 
-runner = CliRunner()
 SMALL = ("--resolution", "16", "--n-train", "6", "--n-val", "2", "--n-test-id", "2", "--n-test-ood", "2")
-
-
-def invoke(*args: str, cwd: Path):
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
 
 
 def flat(text: str) -> str:
@@ -115,7 +101,7 @@ def test_out_must_be_a_directory(tmp_path: Path) -> None:
     assert "bug" not in result.output
 
 
-@pytest.mark.parametrize("option", [("--seed", "-1"), ("--resolution", "0"), ("--resolution", "-16")])
+@pytest.mark.parametrize("option", [("--seed", "-1"), ("--resolution", "0"), ("--resolution", "-16"), ("--resolution", "100000")])
 def test_bad_seed_or_resolution_is_a_usage_error_that_creates_nothing(tmp_path: Path, option: tuple[str, str]) -> None:
     args = [a for a in SMALL if a not in ("--resolution", "16")]
     result = invoke("generate", "poisson", *args, *option, cwd=tmp_path)

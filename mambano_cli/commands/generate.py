@@ -15,7 +15,7 @@ SPLIT_CHOICES = ("all", "train", "val", "test_id", "test_ood")
 
 def generate_command(
     name: Annotated[str, typer.Argument(help="benchmark name (poisson, wave, transport_smooth, transport_discontinuous, ...)")],
-    resolution: Annotated[Optional[int], typer.Option(help="grid size s (s x s points); default: the benchmark's")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="grid size s (s x s points), 8 to 4096; default: the benchmark's")] = None,
     split: Annotated[list[str], typer.Option(help="split(s) to generate: all, train, val, test_id, test_ood (repeatable)")] = ["all"],
     n_train: Annotated[Optional[int], typer.Option(help="training samples (default: small laptop count)")] = None,
     n_val: Annotated[Optional[int], typer.Option(help="validation samples")] = None,
@@ -35,6 +35,7 @@ def generate_command(
     from mambano_core.data.benchmarks import get_benchmark
     from mambano_core.data.seeding import SPLITS
     from mambano_core.data.executors import make_executor
+    from mambano_core.data.grids import check_resolution
     from mambano_core.data.store import Store, generate_store
     from mambano_core.training.spec import apply_overrides
 
@@ -50,9 +51,7 @@ def generate_command(
             if value < 1:
                 raise typer.BadParameter(f"sample counts must be positive, got {value}", param_hint=f"--n-{key.replace('_', '-')}")
             counts[key] = value
-    resolution = bench.default_resolution if resolution is None else resolution
-    if resolution < 8:
-        raise typer.BadParameter(f"must be at least 8, got {resolution}", param_hint="--resolution")
+    resolution = bench.default_resolution if resolution is None else check_resolution(resolution)
     if seed < 0:
         raise typer.BadParameter(f"must be a non-negative integer, got {seed}", param_hint="--seed")
     if workers is not None and workers < 1:
