@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -15,20 +16,40 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``.
 
     The temporary file is removed if the block raises, so ``target`` is either the old
-    file or the complete new one, never a partial write.
+    file or the complete new one, never a partial write. A folder that cannot be written, a
+    full disk or a quota raise :class:`~mambano_core.errors.UsageError` naming ``target``, not
+    the hidden temporary file.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    with _naming(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
     try:
-        yield tmp
-        os.replace(tmp, target)
+        with _naming(target):
+            yield tmp
+            os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EISDIR, errno.ENOTDIR}
+
+
+@contextlib.contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """Turn "cannot write here" errors into a message about ``target`` (exit code 2)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _CANNOT_WRITE:
+            raise
+        from mambano_core.errors import UsageError
+
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
 
 
 def _umask() -> int:

@@ -7,6 +7,7 @@ before the fix (exit 0 or 1 where a documented code and a clear message were due
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -250,3 +251,30 @@ def test_damaged_checkpoints_are_incompatible_not_internal_errors(work: Path, tm
             result = invoke(*args, *where, cwd=work)
             assert result.exit_code == 6, (part, args, result.output)
             assert f"lacks {part}" in result.output
+
+
+@pytest.mark.parametrize(("where", "code"), [("tempfile.mkstemp", 13), ("os.replace", 28)], ids=["EACCES", "ENOSPC"])
+def test_unwritable_outputs_name_the_users_path_not_a_temporary_file(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, code: int
+) -> None:
+    """Defect 8: a folder that cannot be written failed with exit 1 and a hidden .name.xxx.tmp path.
+    (Simulated: the tests run as root, for whom a read-only folder is writable.)"""
+    import errno
+
+    w = _copy(work, tmp_path)
+    module, name = where.split(".")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code), str(w / "runs" / ".eval.md.abc123.tmp"))
+
+    monkeypatch.setattr(f"mambano_core.io_utils.{module}.{name}", refuse)
+    result = invoke("eval", cwd=w)  # writes runs/eval.md
+    assert code in (errno.EACCES, errno.ENOSPC)
+    assert result.exit_code == 2, result.output
+    assert f"cannot write runs/eval.md: {os.strerror(code)}" in result.output and ".tmp" not in result.output
+
+
+def test_predict_refuses_a_file_with_no_sample(work: Path, tmp_path: Path) -> None:
+    empty = _single_field(tmp_path / "empty.nc", "f", np.zeros((0, 16, 16)))
+    result = invoke("predict", "--input", str(empty), "--output", str(tmp_path / "p.nc"), cwd=work)
+    assert result.exit_code == 4 and "holds no sample" in result.output, result.output

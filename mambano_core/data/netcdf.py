@@ -163,6 +163,8 @@ def validate_field(values: np.ndarray, where: str) -> np.ndarray:
         values = values[None]
     if values.ndim != 3:
         raise DataError(f"{where} must have dims (sample, y, x) or (y, x); got {values.ndim} dimensions")
+    if values.shape[0] == 0:
+        raise DataError(f"{where} holds no sample")
     if values.shape[1] != values.shape[2]:
         raise DataError(f"{where} must be on a square grid; got {values.shape[1]} x {values.shape[2]}")
     if values.shape[1] < 2:

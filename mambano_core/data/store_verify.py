@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mambano_core.errors import DataError
+from mambano_core.errors import DataError, UsageError
 from mambano_core.io_utils import atomic_write_text, sha256_file
 
 MANIFEST_FORMAT = "mambano-store/1"
@@ -120,7 +120,7 @@ class VerifiedCache:
         """Record the digest of file ``name`` at stat signature ``stat``."""
         self.entries[name] = {"signature": _signature(stat), "sha256": digest}
         merged = {**self._load(), name: self.entries[name]}  # keep what other processes added meanwhile
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, UsageError):  # a read-only store: hash at every call instead
             atomic_write_text(self.path, json.dumps({"format": 1, "files": merged}, indent=1, sort_keys=True) + "\n")
 
 
