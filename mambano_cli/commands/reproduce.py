@@ -18,6 +18,7 @@ def reproduce_command(
     models: Annotated[Optional[str], typer.Option(help="comma-separated models (default: all registered)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="study directory (default: reproduce/<preset>)")] = None,
     jobs: Annotated[int, typer.Option(help="pairs trained at once (processes; one GPU each when there are GPUs)")] = 1,
+    nproc_per_pair: Annotated[int, typer.Option("--nproc-per-pair", min=1, help="processes of each pair's distributed (DDP) job")] = 1,
     workers: Annotated[Optional[int], typer.Option(help="processes for data generation (default: all cores)")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="dotted override of every pair's run spec, e.g. --set training.recalibrate_bn=false (repeatable)")] = [],
     json_output: Annotated[bool, typer.Option("--json", help="print the results as JSON on stdout")] = False,
@@ -34,7 +35,8 @@ def reproduce_command(
     target = out or Path("reproduce") / chosen.name
     console.print(f"[bold]reproduce[/bold] ({chosen.name}): {chosen.description}\nstudy directory: {target}")
     result = reproduce(chosen, target, _split(benchmarks), _split(models), jobs=jobs, workers=workers,
-                       log=lambda message: console.print(message, style="dim"), overrides=set_)
+                       log=lambda message: console.print(message, style="dim"), overrides=set_,
+                       nproc_per_pair=nproc_per_pair)
     print_table(result["table"], "median relative L1 error (%)")
     console.print(f"report: {result['report']}; tables: {result['markdown']}, {result['csv']}, {result['json']}")
     if json_output:

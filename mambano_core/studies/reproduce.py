@@ -101,8 +101,15 @@ def generate_data(preset: Preset, benchmarks: list[str], out: Path, workers: int
         executor.close()
 
 
-def train_pair(spec: dict[str, Any], resume: bool, device: str | None = None, threads: int | None = None) -> dict[str, Any]:
-    """Train one pair (also the task run in worker processes); returns the run summary."""
+def train_pair(
+    spec: dict[str, Any], resume: bool, device: str | None = None, threads: int | None = None, nproc: int = 1
+) -> dict[str, Any]:
+    """Train one pair (also the task run in worker processes); returns the run summary.
+
+    With ``nproc`` > 1 the pair is one distributed job of that many local processes
+    (:func:`mambano_core.training.launch.launch`), started from the spec written to the run folder's
+    side (``<runs_dir>/<name>.spec.yaml``).
+    """
     from mambano_core.training.spec import spec_from_dict
     from mambano_core.training.trainer import Trainer
 
@@ -111,7 +118,19 @@ def train_pair(spec: dict[str, Any], resume: bool, device: str | None = None, th
         spec["training"]["device"] = device
     if threads:
         spec["training"]["threads"] = threads
-    return Trainer(spec_from_dict(spec), resume=resume, overwrite=not resume).fit()
+    run_spec = spec_from_dict(spec)
+    if nproc <= 1:
+        return Trainer(run_spec, resume=resume, overwrite=not resume).fit()
+    from mambano_core.training.launch import DistributedJobFailed, launch
+    from mambano_core.training.run_dir import RunDir
+    from mambano_core.training.spec import dump_spec
+
+    path = Path(spec["output"]["runs_dir"]) / f"{run_spec.run_name}.spec.yaml"
+    dump_spec(run_spec, path)
+    code = launch(nproc, ["-m", "mambano_cli", "train", str(path), "--resume" if resume else "--overwrite"])
+    if code:
+        raise DistributedJobFailed(f"the {nproc}-process job of {path} failed with exit code {code}", code)
+    return RunDir.named(spec["output"]["runs_dir"], run_spec.run_name).summary()
 
 
 def _devices(jobs: int) -> list[str | None]:
@@ -136,8 +155,8 @@ def worker_device() -> str | None:
     return _WORKER_DEVICE
 
 
-def _train_on_worker_device(spec: dict[str, Any], resume: bool, threads: int) -> dict[str, Any]:
-    return train_pair(spec, resume, worker_device(), threads)
+def _train_on_worker_device(spec: dict[str, Any], resume: bool, threads: int, nproc: int) -> dict[str, Any]:
+    return train_pair(spec, resume, worker_device(), threads, nproc)
 
 
 def device_pool(devices: list[str | None]) -> ProcessPoolExecutor:
@@ -154,20 +173,23 @@ def device_pool(devices: list[str | None]) -> ProcessPoolExecutor:
                                initializer=_claim_device, initargs=(queue,))
 
 
-def train_pairs(pairs: list[Pair], jobs: int, log: Log) -> None:
-    """Train every pair not done yet: sequentially, or ``jobs`` at a time in processes (one GPU each)."""
+def train_pairs(pairs: list[Pair], jobs: int, log: Log, nproc_per_pair: int = 1) -> None:
+    """Train every pair not done yet: sequentially, or ``jobs`` at a time in processes (one GPU each);
+    each pair as one process, or as a distributed job of ``nproc_per_pair`` processes."""
     todo = [p for p in pairs if p.status() != "done"]
     for pair in pairs:
         if pair.status() == "done":
             log(f"skip {pair.benchmark} x {pair.model}: already trained")
+    threads = max(1, (os.cpu_count() or 1) // (jobs * nproc_per_pair))
     if jobs <= 1:
         for pair in todo:
             log(f"train {pair.benchmark} x {pair.model} ({pair.status()})")
-            train_pair(pair.spec, resume=pair.status() == "resume")
+            train_pair(pair.spec, pair.status() == "resume", None, threads if nproc_per_pair > 1 else None,
+                       nproc_per_pair)
         return
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     with device_pool(_devices(jobs)) as pool:
-        futures = {pool.submit(_train_on_worker_device, p.spec, p.status() == "resume", threads): p for p in todo}
+        futures = {pool.submit(_train_on_worker_device, p.spec, p.status() == "resume", threads, nproc_per_pair): p
+                   for p in todo}
         for future in as_completed(futures):
             pair = futures[future]
             future.result()
@@ -183,6 +205,7 @@ def reproduce(
     workers: int | None = None,
     log: Log = lambda message: None,
     overrides: Sequence[str] = (),
+    nproc_per_pair: int = 1,
 ) -> dict[str, Any]:
     """Run the whole study; returns the table and the paths of its files and the report.
 
@@ -195,8 +218,10 @@ def reproduce(
     out = Path(out)
     benchmarks = select(benchmarks, ALL_BENCHMARKS, available_benchmarks(), "benchmark(s)")
     models = select(models, ALL_MODELS, available_models(), "model(s)")
-    if jobs < 1:
-        raise SpecError(f"--jobs must be positive, got {jobs}")
+    if jobs < 1 or nproc_per_pair < 1:
+        raise SpecError(f"--jobs and --nproc-per-pair must be positive, got {jobs} and {nproc_per_pair}")
+    if nproc_per_pair > 1 and jobs > 1 and _devices(1)[0] is not None:
+        raise SpecError("on GPUs, --nproc-per-pair runs one pair at a time (each process takes one GPU): use --jobs 1")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "study.json", json.dumps(
         {"preset": preset.name, "description": preset.description, "benchmarks": benchmarks, "models": models,
@@ -207,7 +232,7 @@ def reproduce(
     for pair in pairs:  # a bad override fails here, before any data is generated
         spec_from_dict(pair.spec, source=f"the {pair.benchmark} x {pair.model} spec")
     generate_data(preset, benchmarks, out, workers, log)
-    train_pairs(pairs, jobs, log)
+    train_pairs(pairs, jobs, log, nproc_per_pair)
     from mambano_core.studies.report import write_results
 
     return write_results(pairs, preset, out, log, overrides)

@@ -76,6 +76,8 @@ class TrainingSpec(_Section):
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's)")
     recalibrate_bn: bool = Field(True, description="before every validation, recompute the batch-norm statistics of the current weights over the training set (precise BN; models without batch norm are untouched)")
     recalibrate_bn_batches: int | None = Field(None, ge=1, description="training batches the recalibration averages over, the first ones in a fixed order (null: the whole training set)")
+    sync_batchnorm: bool = Field(False, description="in a job of several GPU processes, batch norm over the global batch (SyncBatchNorm) instead of each process's share")
+    dist_timeout_s: float = Field(600.0, gt=0, description="seconds a process of a distributed job waits for the others before failing")
     init_output_norm: bool = Field(True, description="at a fresh start, set the affine of a model's output batch norm (MambaNO's) to the training targets' mean and standard deviation")
 
 

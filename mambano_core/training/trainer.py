@@ -27,6 +27,7 @@ from mambano_core.models.registry import build_model, count_parameters, resolved
 from mambano_core.runtime import keep_freed_memory, resolve_device, seed_everything
 from mambano_core.scoring import SplitScore, relative_l1_percent
 from mambano_core.training.batchnorm import batchnorm_layers, recalibrate_batchnorm, start_output_norm
+from mambano_core.training import distributed as dist
 from mambano_core.training.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from mambano_core.training.optim_step import optimizer_step
 from mambano_core.training.reporter import TrainingReporter
@@ -73,6 +74,9 @@ class Trainer:
         Start afresh even if the run directory holds an earlier run.
     step_callback
         Called after every optimiser step with the trainer (tests use it to interrupt).
+    context
+        This process's place in a distributed job (default: from the environment torchrun
+        sets; a single process without it). See :mod:`mambano_core.training.distributed`.
     """
 
     def __init__(
@@ -82,16 +86,19 @@ class Trainer:
         resume: bool = False,
         overwrite: bool = False,
         step_callback: Callable[["Trainer"], None] | None = None,
+        context: dist.DistContext | None = None,
     ) -> None:
         self.spec = spec
-        self.reporter = reporter or TrainingReporter()
+        self.ctx = context or dist.context_from_environment()
+        # Rank 0 alone writes files and draws progress; the other ranks are quiet.
+        self.reporter = (reporter or TrainingReporter()) if self.ctx.is_main else TrainingReporter()
         self.step_callback = step_callback
         self.stop_requested = False
         self._recal_reported = False
         self.run = RunDir.named(spec.output.runs_dir, spec.run_name)
         self.run_dir, self.ckpt_dir = self.run.path, self.run.checkpoints
-        self.device = resolve_device(spec.training.device)
-        self._lock = self.run.acquire()
+        self.device = dist.device_for(self.ctx, resolve_device(spec.training.device))
+        self._lock = self.run.acquire() if self.ctx.is_main else None
         try:
             self._build(resume, overwrite)
         except BaseException:
@@ -99,8 +106,9 @@ class Trainer:
             raise
 
     def close(self) -> None:
-        """Release the run folder's lock (:meth:`fit` does it when it returns)."""
+        """Release the run folder's lock and leave the process group (:meth:`fit` does it when it returns)."""
         self.run.release(self._lock)
+        dist.destroy_process_group()
 
     def __del__(self) -> None:
         lock = getattr(self, "_lock", None)
@@ -112,7 +120,12 @@ class Trainer:
         if spec.training.threads:
             torch.set_num_threads(spec.training.threads)
         keep_freed_memory()  # no page-fault storm at every CPU step (mambano_core.memory)
-        self._check_run_dir(resume, overwrite)
+        dist.init_process_group(self.ctx, self.device, spec.training.dist_timeout_s)
+        if self.ctx.is_main:
+            self._check_run_dir(resume, overwrite)
+        dist.barrier(self.ctx)
+        if resume and not self.run.last.is_file():
+            raise SpecError(f"cannot resume: {self.run.last} does not exist (train without --resume first)")
         seed_everything(spec.training.seed)
         self._setup_data()
         self.warmup_steps = spec.training.warmup_epochs * self.sampler.batches_per_epoch()
@@ -130,6 +143,11 @@ class Trainer:
             self._load_resume_state()
         elif spec.training.init_output_norm:
             self._start_output_norm()
+        self.net = dist.wrap_model(self.model, self.ctx, self.device, spec.training.sync_batchnorm)
+        if self.ctx.enabled and not resume:
+            # Every rank built the same weights; each draws its own random numbers from here on
+            # (DropPath masks of its own samples).
+            torch.manual_seed(spec.training.seed * 1_000_003 + 7_919 * self.ctx.rank + 1)
 
     # ------------------------------------------------------------------ setup
     def _check_run_dir(self, resume: bool, overwrite: bool) -> None:
@@ -167,20 +185,37 @@ class Trainer:
         self.train_set = FieldPairDataset(train_file, *names, self.normalization, data.n_train, data.resolution)
         self.val_set = FieldPairDataset(val_file, *names, self.normalization, data.n_val, data.resolution)
         batch = self.spec.training.batch_size
-        self.sampler = EpochSampler(len(self.train_set), self.spec.training.seed, batch)
+        if batch % self.ctx.world_size:
+            raise SpecError(f"training.batch_size ({batch}) is the global batch and must be divisible by the "
+                            f"{self.ctx.world_size} processes of the job")
+        self.sampler = EpochSampler(len(self.train_set), self.spec.training.seed, batch // self.ctx.world_size,
+                                    self.ctx.rank, self.ctx.world_size)
         # A private generator keeps DataLoader from drawing on the global RNG (exact resume).
         loader_args = dict(num_workers=data.num_workers, generator=torch.Generator().manual_seed(0))
-        self.train_loader = DataLoader(self.train_set, batch_size=batch, sampler=self.sampler, **loader_args)
-        self.val_loader = DataLoader(self.val_set, batch_size=batch, shuffle=False, **loader_args)
+        self.train_loader = DataLoader(self.train_set, batch_size=self.sampler.batch_size, sampler=self.sampler,
+                                       **loader_args)
+        # Each rank validates a contiguous block of the validation set; the errors are gathered.
+        self.val_loader = DataLoader(Subset(self.val_set, dist.shard(len(self.val_set), self.ctx)),
+                                     batch_size=batch, shuffle=False, **loader_args)
         self.recal_loader = self._recalibration_loader(loader_args)
 
     def _recalibration_loader(self, loader_args: dict[str, Any]) -> DataLoader:
-        """The first ``recalibrate_bn_batches`` full training batches (all of them by default), in order."""
+        """The first ``recalibrate_bn_batches`` full training batches (all of them by default), in order.
+
+        In a job of several processes each rank takes an equal block of those batches (a remainder
+        of fewer batches than ranks is left out; with fewer batches than ranks every rank takes
+        them all), and the statistics are averaged over the ranks.
+        """
         batch, wanted = self.spec.training.batch_size, self.spec.training.recalibrate_bn_batches
         n = len(self.train_set) if wanted is None else min(len(self.train_set), wanted * batch)
         # Whole batches only (a batch of one sample has no variance), unless there are none.
-        return DataLoader(Subset(self.train_set, range(n)), batch_size=batch, shuffle=False,
-                          drop_last=n >= batch, **loader_args)
+        batches = [range(start, min(start + batch, n)) for start in range(0, n, batch)]
+        batches = [b for b in batches if len(b) == batch] or batches
+        per_rank = len(batches) // self.ctx.world_size
+        if per_rank:
+            batches = batches[self.ctx.rank * per_rank : (self.ctx.rank + 1) * per_rank]
+        indices = [i for b in batches for i in b]
+        return DataLoader(Subset(self.train_set, indices), batch_size=batch, shuffle=False, **loader_args)
 
     def _start_output_norm(self) -> None:
         norm = getattr(self.model, "output_norm", None)
@@ -202,18 +237,31 @@ class Trainer:
         self.scheduler.load_state_dict(train["scheduler"])
         self.state = TrainState(**train["state"])
         self.state.stop_reason = None
-        set_rng_state(train["rng"])
+        saved_world = int(train.get("world_size", 1))
+        if saved_world != self.ctx.world_size:
+            raise SpecError(
+                f"{self.run.last} was written by a job of {saved_world} process(es); resume it with "
+                f"{saved_world} (the batches each process draws depend on it), not {self.ctx.world_size}"
+            )
+        set_rng_state(train["rng_per_rank"][self.ctx.rank] if self.ctx.enabled else train["rng"])
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self, name: str, with_train_state: bool = True) -> None:
+        """Write a checkpoint (rank 0; every rank must call it: the RNG states are gathered)."""
         train_state = None
         if with_train_state:
+            rngs = dist.gather_objects(self.ctx, rng_state())
             train_state = {
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "state": asdict(self.state),
-                "rng": rng_state(),
+                "rng": rngs[0],
+                "world_size": self.ctx.world_size,
             }
+            if self.ctx.enabled:
+                train_state["rng_per_rank"] = rngs
+        if not self.ctx.is_main:
+            return
         save_checkpoint(
             self.run.checkpoint(name),
             model=self.model,
@@ -233,36 +281,40 @@ class Trainer:
         for x, y in self.train_loader:
             x, y = x.to(self.device), y.to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = relative_l1_loss(*self.mask_for_error(self.model(x), y, x))
-            if not torch.isfinite(loss):
+            loss = relative_l1_loss(*self.mask_for_error(self.net(x), y, x))
+            # The mean over the ranks: what is logged, and NaN on every rank if on one.
+            value = dist.mean_over_ranks(self.ctx, loss.item())
+            if not math.isfinite(value):
                 raise TrainingDiverged(
-                    f"the training loss became {loss.item()} at epoch {epoch}, step {self.state.step_in_epoch}; "
+                    f"the training loss became {value} at epoch {epoch}, step {self.state.step_in_epoch}; "
                     "lower training.lr or check the data"
                 )
-            loss.backward()
+            loss.backward()  # DDP averages the gradients over the ranks
             optimizer_step(self.optimizer, self.model.parameters(), self.state.global_step,
                            self.warmup_steps, self.spec.training.grad_clip)
             self.state.step_in_epoch += 1
             self.state.global_step += 1
-            self.state.epoch_loss_sum += loss.item()
-            self.reporter.on_step(epoch, self.state.step_in_epoch, loss.item())
+            self.state.epoch_loss_sum += value
+            self.reporter.on_step(epoch, self.state.step_in_epoch, value)
             yield
 
     @torch.no_grad()
     def validate(self) -> SplitScore:
         """Per-sample relative L1 (%) on the validation split, summarised (mean selects the best)."""
         self.model.eval()
-        errors = []
+        errors = [torch.zeros(0)]
         for x, y in self.val_loader:
             x, y = x.to(self.device), y.to(self.device)
             errors.append(relative_l1_percent(*self.mask_for_error(self.model(x), y, x)).cpu())
-        return SplitScore.from_errors(torch.cat(errors))
+        return SplitScore.from_errors(dist.gather_errors(self.ctx, torch.cat(errors)))
 
     def _recalibrate(self) -> float | None:
         """Precise BN before validation (:mod:`mambano_core.training.batchnorm`); its wall time."""
         if not self.spec.training.recalibrate_bn or not batchnorm_layers(self.model):
             return None
         done = recalibrate_batchnorm(self.model, (x for x, _ in self.recal_loader), self.device)
+        batches = dist.average_batchnorm_statistics(self.ctx, batchnorm_layers(self.model), done.batches)
+        done = type(done)(done.layers, batches, done.samples * batches // max(done.batches, 1), done.seconds)
         if not self._recal_reported:  # once per session
             self._recal_reported = True
             self.reporter.on_message(
@@ -297,7 +349,8 @@ class Trainer:
         else:
             self.state.epochs_since_best += 1
         record["best"] = improved
-        self.run.append_metrics(record)
+        if self.ctx.is_main:
+            self.run.append_metrics(record)
         self._save(LAST)
         return record
 
@@ -318,10 +371,11 @@ class Trainer:
 
     def _fit(self) -> dict[str, Any]:
         tr = self.spec.training
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        dump_spec(self.spec, self.run.spec_path)  # the spec in force, resume changes included
-        self.run.summary_path.unlink(missing_ok=True)  # training again: not finished any more
-        self.run.trim_metrics(self.state.epoch)
+        if self.ctx.is_main:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            dump_spec(self.spec, self.run.spec_path)  # the spec in force, resume changes included
+            self.run.summary_path.unlink(missing_ok=True)  # training again: not finished any more
+            self.run.trim_metrics(self.state.epoch)
         for change in self.resume_changes:
             self.reporter.on_message(f"resuming with {change}")
         n_params = count_parameters(self.model)
@@ -339,11 +393,11 @@ class Trainer:
                 self.reporter.on_epoch_start(epoch, self.sampler.batches_per_epoch(), self.state.step_in_epoch)
                 for _ in self._train_epoch(epoch):
                     self.state.elapsed_s = elapsed_before + time.perf_counter() - session_start
-                    if self._over_budget():
+                    if dist.agree(self.ctx, self._over_budget())[0]:  # every rank stops at the same step
                         break  # the epoch ends early: validate and checkpoint below
                     if self.step_callback:
                         self.step_callback(self)
-                    if self.stop_requested:
+                    if dist.agree(self.ctx, self.stop_requested)[0]:  # Ctrl-C on any rank stops all
                         self._save(LAST)
                         raise TrainingInterrupted(
                             f"training stopped at epoch {epoch + 1}, step {self.state.step_in_epoch}; "
@@ -355,13 +409,14 @@ class Trainer:
                 if self.state.epochs_since_best >= tr.patience:
                     self.state.stop_reason = f"early stopping (no improvement for {tr.patience} epochs)"
                     break
-                if self._over_budget():
+                if dist.agree(self.ctx, self._over_budget())[0]:
                     self.state.stop_reason = f"time budget of {tr.max_minutes} min reached"
                     break
         self.state.stop_reason = self.state.stop_reason or "epoch budget reached"
         self._save(LAST)
         summary = self._summary(n_params)
-        self.run.write_summary(summary)
+        if self.ctx.is_main:
+            self.run.write_summary(summary)
         self.reporter.on_end(summary)
         return summary
 
@@ -386,6 +441,7 @@ class Trainer:
                 round(self.state.bn_recal_s / self.state.bn_recal_epochs, 3) if self.state.bn_recal_epochs else None
             ),
             "output_norm_start": self.state.output_norm_start,
+            "processes": self.ctx.world_size,
         }
 
 
