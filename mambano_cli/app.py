@@ -88,9 +88,15 @@ def handle_errors(command: F) -> F:
 
 def _register_commands() -> None:
     from mambano_cli import commands
+    from mambano_cli.commands.study import STUDIES
 
     for name, function, help_text in commands.COMMANDS:
         app.command(name=name, help=help_text, epilog=EPILOG)(handle_errors(function))
+    study = typer.Typer(help="The paper's studies: resolution invariance, data efficiency, ablation.",
+                        no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    for name, function in STUDIES:
+        study.command(name=name, epilog=EPILOG)(handle_errors(function))
+    app.add_typer(study, name="study")
 
 
 _register_commands()

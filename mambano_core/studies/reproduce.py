@@ -20,15 +20,24 @@ from mambano_core.studies.presets import ALL_BENCHMARKS, ALL_MODELS, Preset
 from mambano_core.training.run_dir import RunDir
 
 Log = Callable[[str], None]
+#: Called as ``progress(what, done, total)`` after each pair of a study is trained or evaluated.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
 class Pair:
-    """One (benchmark, model) training job."""
+    """One training job of a study: a benchmark, a model and the run spec (``label`` names a
+    variant, e.g. ``mambano n=64``)."""
 
     benchmark: str
     model: str
     spec: dict[str, Any]
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        """How tables, logs and plots name the pair."""
+        return self.label or self.model
 
     @property
     def run(self) -> RunDir:
@@ -173,19 +182,38 @@ def device_pool(devices: list[str | None]) -> ProcessPoolExecutor:
                                initializer=_claim_device, initargs=(queue,))
 
 
-def train_pairs(pairs: list[Pair], jobs: int, log: Log, nproc_per_pair: int = 1) -> None:
+def write_specs(pairs: Sequence[Pair], out: Path) -> Path:
+    """Each pair's run spec as ``out/specs/<run name>.yaml`` (what the study trains), resolved."""
+    from mambano_core.training.spec import dump_spec, spec_from_dict
+
+    folder = out / "specs"
+    for pair in pairs:  # a bad override or argument fails here, before anything is generated or trained
+        spec = spec_from_dict(pair.spec, source=f"the {pair.benchmark} x {pair.name} spec")
+        dump_spec(spec, folder / f"{spec.run_name}.yaml")
+    return folder
+
+
+def train_pairs(
+    pairs: list[Pair], jobs: int, log: Log, nproc_per_pair: int = 1, progress: Progress | None = None
+) -> None:
     """Train every pair not done yet: sequentially, or ``jobs`` at a time in processes (one GPU each);
     each pair as one process, or as a distributed job of ``nproc_per_pair`` processes."""
     todo = [p for p in pairs if p.status() != "done"]
+    done = len(pairs) - len(todo)
     for pair in pairs:
         if pair.status() == "done":
-            log(f"skip {pair.benchmark} x {pair.model}: already trained")
+            log(f"skip {pair.benchmark} x {pair.name}: already trained")
+    if progress:
+        progress("train", done, len(pairs))
     threads = max(1, (os.cpu_count() or 1) // (jobs * nproc_per_pair))
     if jobs <= 1:
         for pair in todo:
-            log(f"train {pair.benchmark} x {pair.model} ({pair.status()})")
+            log(f"train {pair.benchmark} x {pair.name} ({pair.status()})")
             train_pair(pair.spec, pair.status() == "resume", None, threads if nproc_per_pair > 1 else None,
                        nproc_per_pair)
+            done += 1
+            if progress:
+                progress("train", done, len(pairs))
         return
     with device_pool(_devices(jobs)) as pool:
         futures = {pool.submit(_train_on_worker_device, p.spec, p.status() == "resume", threads, nproc_per_pair): p
@@ -193,7 +221,10 @@ def train_pairs(pairs: list[Pair], jobs: int, log: Log, nproc_per_pair: int = 1)
         for future in as_completed(futures):
             pair = futures[future]
             future.result()
-            log(f"finished {pair.benchmark} x {pair.model}")
+            done += 1
+            log(f"finished {pair.benchmark} x {pair.name}")
+            if progress:
+                progress("train", done, len(pairs))
 
 
 def reproduce(
@@ -206,6 +237,7 @@ def reproduce(
     log: Log = lambda message: None,
     overrides: Sequence[str] = (),
     nproc_per_pair: int = 1,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the whole study; returns the table and the paths of its files and the report.
 
@@ -227,12 +259,9 @@ def reproduce(
         {"preset": preset.name, "description": preset.description, "benchmarks": benchmarks, "models": models,
          "overrides": list(overrides)}, indent=2))
     pairs = plan_pairs(preset, benchmarks, models, out, overrides)
-    from mambano_core.training.spec import spec_from_dict
-
-    for pair in pairs:  # a bad override fails here, before any data is generated
-        spec_from_dict(pair.spec, source=f"the {pair.benchmark} x {pair.model} spec")
+    write_specs(pairs, out)
     generate_data(preset, benchmarks, out, workers, log)
-    train_pairs(pairs, jobs, log, nproc_per_pair)
+    train_pairs(pairs, jobs, log, nproc_per_pair, progress)
     from mambano_core.studies.report import write_results
 
     return write_results(pairs, preset, out, log, overrides)
