@@ -10,7 +10,7 @@ import scipy.signal
 import torch
 import torch.nn.functional as F
 
-from mambano_core.layers.activations import AliasFreeLReLU, AliasFreeSiLU
+from mambano_core.layers.activations import AliasFreeLReLU, AliasFreeSiLU, PointwiseLReLU, silu_gate
 from mambano_core.ops import alias_free, banded
 from mambano_core.ops.alias_free import alias_free_silu, clear_filter_caches, filtered_lrelu
 from mambano_core.ops.filters import FilterConfig, axis_plan, design_lowpass_filter
@@ -292,3 +292,53 @@ def test_matrix_map_blocks_have_exact_adjoint_gradients(monkeypatch):
     assert torch.autograd.gradcheck(lambda v: banded.apply_last(v, down), (x,))
     rows = torch.randn(down.n, 3, dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: banded.apply_rows(v, down), (rows,))
+
+
+# ------------------------------------------- pointwise counterparts (MambaNO's ablation)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5, 2.0])
+def test_pointwise_lrelu_is_the_same_lrelu_on_the_grid(scale):
+    """Same slope, gain and learnable bias, applied pointwise; the grid changes by 2x2 means
+    (down) or by repeating each value 2x2 (nearest, up)."""
+    act = PointwiseLReLU(3, scale).double()
+    assert [n for n, _ in act.named_parameters()] == [n for n, _ in AliasFreeLReLU(3, scale).named_parameters()]
+    with torch.no_grad():
+        act.bias.copy_(torch.tensor([0.5, -0.2, 0.0]))
+    x = torch.randn(2, 3, 8, 12, dtype=F64)
+    y = F.leaky_relu(x + act.bias[None, :, None, None], 0.2) * math.sqrt(2.0)
+    resampled = {1.0: y, 0.5: F.avg_pool2d(y, 2), 2.0: y.repeat_interleave(2, 2).repeat_interleave(2, 3)}
+    torch.testing.assert_close(act(x), resampled[scale], rtol=0, atol=0)
+    assert torch.autograd.gradcheck(act, (x.requires_grad_(True),))
+
+
+def test_pointwise_lrelu_refuses_grids_it_cannot_resample():
+    with pytest.raises(ValueError, match="scale"):
+        PointwiseLReLU(1, 0.5)(torch.zeros(1, 1, 7, 8))
+    with pytest.raises(ValueError, match="scale"):
+        PointwiseLReLU(1, 1.5)
+
+
+def test_pointwise_silu_is_plain_silu():
+    x = torch.randn(2, 3, 8, 8, dtype=F64)
+    torch.testing.assert_close(silu_gate("pointwise")(x), F.silu(x), rtol=0, atol=0)
+    assert isinstance(silu_gate("alias_free"), AliasFreeSiLU)
+
+
+def test_pointwise_downsampling_aliases_where_the_alias_free_one_does_not():
+    """A cosine above the coarse grid's Nyquist frequency, in the LReLU's linear range: the
+    alias-free downsampling filters it out, the 2x2 mean folds it onto a low frequency of the
+    coarse grid (aliasing, the ablation's point). Measured as the response to the cosine (the
+    constant's response subtracted), away from the zero-padded border."""
+    n, k, margin = 32, 13, 4
+    t = torch.arange(n, dtype=F64)
+    base = torch.full((1, 1, n, n), 8.0, dtype=F64)  # positive: LReLU is linear
+    x = base + torch.cos(2 * math.pi * k * t / n)
+
+    def folded(act: torch.nn.Module) -> float:
+        row = (act.double()(x) - act(base))[0, 0, n // 4, margin:-margin]
+        return row.abs().max().item()
+
+    pointwise, alias_free = folded(PointwiseLReLU(1, 0.5)), folded(AliasFreeLReLU(1, 0.5))
+    print(f"\nfolded amplitude: pointwise {pointwise:.2e}, alias-free {alias_free:.2e}")
+    assert pointwise > 0.3 and alias_free < 1e-3

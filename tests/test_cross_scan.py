@@ -45,3 +45,26 @@ def test_shape_errors_are_clear():
         cross_scan(torch.zeros(2, 3, 4))
     with pytest.raises(ValueError, match="sequences"):
         cross_merge(torch.zeros(1, 4, 2, 11), 3, 4)
+
+
+@pytest.mark.parametrize("directions", [1, 2])
+def test_fewer_directions_are_the_first_of_the_four(directions):
+    """1: row-major only; 2: row- and column-major (the ablations of MambaNO's scan)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 3, 5, dtype=F64, generator=g)
+    torch.testing.assert_close(cross_scan(x, directions), cross_scan(x)[:, :directions], rtol=0, atol=0)
+    ys = torch.randn(2, directions, 3, 15, dtype=F64, generator=g)
+    torch.testing.assert_close((cross_scan(x, directions) * ys).sum(), (x * cross_merge(ys, 3, 5)).sum())
+    x.requires_grad_(True)
+    ys.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda v: cross_scan(v, directions), (x,))
+    assert torch.autograd.gradcheck(lambda v: cross_merge(v, 3, 5), (ys,))
+    assert torch.autograd.gradgradcheck(lambda v: cross_scan(v, directions).pow(2), (x,))
+
+
+@pytest.mark.parametrize("directions", [0, 3, 5])
+def test_other_direction_counts_are_refused(directions):
+    with pytest.raises(ValueError, match="directions"):
+        cross_scan(torch.zeros(1, 2, 3, 4), directions)
+    with pytest.raises(ValueError, match="sequences"):
+        cross_merge(torch.zeros(1, directions, 2, 12), 3, 4)

@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mambano_core.layers.activations import AliasFreeLReLU, AliasFreeSiLU
 from mambano_core.layers.ss2d import SS2D
-from mambano_core.models.mambano import MambaNO
+from mambano_core.models.mambano import CONFIGURATIONS, MambaNO
 from mambano_core.models.registry import available_models, build_model, count_parameters
 from mambano_core.ops.scan.loop import selective_scan_loop
 
@@ -172,7 +173,7 @@ def _scan_reference(ss2d: SS2D, x: torch.Tensor) -> torch.Tensor:
     b, d, h, w = x.shape
     flat, out = x.flatten(2), torch.zeros_like(x.flatten(2))
     r, n = ss2d.dt_rank, ss2d.d_state
-    for k, order in enumerate(_direction_orders(h, w)):
+    for k, order in enumerate(_direction_orders(h, w)[: ss2d.directions]):
         seq = flat[:, :, order]  # (B, d, L)
         proj = torch.einsum("cd,bdl->bcl", ss2d.x_proj_weight[k], seq)
         dt = torch.einsum("dr,brl->bdl", ss2d.dt_proj_weight[k], proj[:, :r])
@@ -190,13 +191,15 @@ def _share_direction_parameters(ss2d: SS2D) -> None:
             p.copy_(p[:1].expand_as(p))
 
 
-def _ss2d(d_model: int = 4) -> SS2D:
-    return SS2D(d_model, d_state=4, scan_backend="loop").double()
+def _ss2d(d_model: int = 4, directions: int = 4) -> SS2D:
+    return SS2D(d_model, d_state=4, directions=directions, scan_backend="loop").double()
 
 
-def test_scan_equals_four_independent_directions():
-    """One stacked scan call == the four orders (row, column, reversed) each with its own parameters."""
-    ss2d = _ss2d()
+@pytest.mark.parametrize("directions", [4, 2, 1])
+def test_scan_equals_four_independent_directions(directions):
+    """One stacked scan call == the four orders (row, column, reversed) each with its own
+    parameters; with fewer directions, the first of them (row; row and column)."""
+    ss2d = _ss2d(directions=directions)
     x = torch.randn(2, ss2d.d_inner, 3, 5, dtype=F64)  # non-square: catches H/W mix-ups
     with torch.no_grad():
         torch.testing.assert_close(ss2d.scan(x), _scan_reference(ss2d, x))
@@ -294,9 +297,27 @@ def test_the_default_is_the_authors_network():
     assert [len(level) for level in uneven.conv_blocks] == [1, 2, 3, 2]
 
 
-@pytest.mark.parametrize("name", ["figure-skip", "no-output-norm", "no-drop-path", "v0.1"])
+#: The per-direction parameters of SS2D (leading axis: one entry per scan direction).
+PER_DIRECTION = ("x_proj_weight", "dt_proj_weight", "dt_proj_bias", "A_log", "D")
+
+
+def _expected_key_changes(changes: dict[str, Any], keys: list[str]) -> tuple[set[str], set[str]]:
+    """State-dict keys of the authors' network (``keys``) that ``changes`` remove, and keys it adds."""
+    removed: set[str] = set()
+    added: set[str] = set()
+    if changes.get("project_norm") is False:  # Q's conv gets its bias back, the last BN goes
+        removed |= {k for k in keys if k.startswith("project.norm2.")}
+        added.add("project.conv2.bias")
+    if changes.get("mamba_integration") is False:
+        removed |= {k for k in keys if k.startswith(("encoder.", "decoder."))}
+    if changes.get("conv_depth") == 0:
+        removed |= {k for k in keys if k.startswith("conv_blocks.")}
+    return removed, added
+
+
+@pytest.mark.parametrize("name", [name for name in CONFIGURATIONS if name != "authors"])
 def test_each_configuration_differs_from_the_authors_only_in_what_it_names(name):
-    from mambano_core.models.mambano import CONFIGURATIONS, configuration_name
+    from mambano_core.models.mambano import configuration_name
     from mambano_core.models.registry import resolved_model_args
 
     changes = CONFIGURATIONS[name]
@@ -306,16 +327,20 @@ def test_each_configuration_differs_from_the_authors_only_in_what_it_names(name)
     torch.manual_seed(0)
     variant = build_model("mambano", {**TINY, "depths": [2, 2, 2, 2], **changes})
     a, v = authors.state_dict(), variant.state_dict()
-    norm_keys = {k for k in a if k.startswith("project.norm2.")}
-    if changes.get("project_norm") is False:  # Q's conv gets its bias back, the last BN goes
-        assert set(a) - set(v) == norm_keys and set(v) - set(a) == {"project.conv2.bias"}
-        assert variant.output_norm is None
-    else:
-        assert set(a) == set(v) and variant.output_norm is not None
+    assert (set(a) - set(v), set(v) - set(a)) == _expected_key_changes(changes, list(a))
+    assert (variant.output_norm is None) == (changes.get("project_norm") is False)
     shared = [k for k in a if k in v]
-    assert all(torch.equal(a[k], v[k]) for k in shared)  # same initialisation everywhere else
+    reshaped = {k for k in shared if a[k].shape != v[k].shape}
+    directions = changes.get("scan_directions", 4)
+    assert reshaped == ({k for k in shared if k.rsplit(".", 1)[-1] in PER_DIRECTION} if directions != 4 else set())
+    assert all(torch.equal(v[k], a[k][:directions]) for k in reshaped)  # the first directions' weights
+    assert all(torch.equal(a[k], v[k]) for k in shared if k not in reshaped)  # same initialisation elsewhere
+    alias_free = any(isinstance(m, (AliasFreeLReLU, AliasFreeSiLU)) for m in variant.modules())
+    assert alias_free == (changes.get("activation", "alias_free") == "alias_free")
     enc, dec = _drop_rates(variant)
-    if "drop_path" in changes:
+    if changes.get("mamba_integration") is False:
+        assert enc == dec == []
+    elif "drop_path" in changes:
         assert set(enc + dec) == {changes["drop_path"]}
     else:
         assert (enc, dec) == _drop_rates(authors)
@@ -331,8 +356,8 @@ def test_a_checkpoint_of_version_0_1_loads_as_the_network_it_holds(tmp_path):
     """0.1 stored every argument it had; the level-0 skip and the output norm did not exist, and
     its network had the skip and no output norm. It must not load as today's default."""
     from mambano_core.data.normalization import Normalization
-    from mambano_core.training.checkpoint import load_checkpoint, save_checkpoint
     from mambano_core.models.registry import resolved_model_args
+    from mambano_core.training.checkpoint import load_checkpoint, save_checkpoint
 
     old = build_model("mambano", {**TINY, "level0_skip": True, "project_norm": False, "drop_path": 0.0})
     args_0_1 = {k: v for k, v in resolved_model_args("mambano", {**TINY, "drop_path": 0.0}).items()
@@ -347,3 +372,16 @@ def test_a_checkpoint_of_version_0_1_loads_as_the_network_it_holds(tmp_path):
     x = _smooth_batch(16, batch=2)[0]
     with torch.no_grad():
         assert torch.equal(loaded.model.eval()(x), old.eval()(x))
+
+
+def test_a_checkpoint_written_before_the_ablation_arguments_resumes():
+    """Stored arguments lacking mamba_integration, activation and scan_directions (every run
+    before they existed) complete to what the spec resolves to today, as ``--resume`` requires
+    (training/resume.py compares the two), and build the same network."""
+    from mambano_core.models.registry import resolved_model_args, stored_model_args
+
+    new = ("mamba_integration", "activation", "scan_directions")
+    today = resolved_model_args("mambano", TINY)
+    before = {k: v for k, v in today.items() if k not in new}
+    assert set(today) - set(before) == set(new)
+    assert stored_model_args("mambano", before) == today

@@ -139,6 +139,23 @@ def test_mixed_layouts(backend: str, layout_b: str, layout_c: str) -> None:
 
 
 @pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("dim", [4, 8])  # fused float32: one channel at a time, and across lanes
+def test_single_group_layout(backend: str, dtype: torch.dtype, dim: int) -> None:
+    """(batch, 1, N, L): one group, as SS2D with one scan direction passes B and C; values and
+    gradients (in that shape) as the oracle's."""
+    args = make_inputs(2, dim, 37, 3, "groups1", dtype=dtype, seed=19)
+    ref_out, ref_grads = run(leaves(args), "loop")
+    out, grads = run(leaves(args), backend)
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    for o, r in zip(out, ref_out):
+        torch.testing.assert_close(o, r, rtol=tol, atol=tol)
+    for name, r in ref_grads.items():
+        assert grads[name].shape == r.shape == args[name].shape, name
+        torch.testing.assert_close(grads[name], r, rtol=tol * 10, atol=tol * 10, msg=name)
+
+
+@pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("layout", ["invariant", "shared", "groups2"])
 def test_gradcheck(backend: str, layout: str) -> None:
     args = make_inputs(2, 4, 9, 3, layout, seed=3)

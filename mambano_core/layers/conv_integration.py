@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mambano_core.layers.activations import AliasFreeLReLU
+from mambano_core.layers.activations import lrelu
 from mambano_core.ops.filters import FilterConfig
 
 
@@ -23,14 +23,16 @@ class ConvIntegration(nn.Module):
         Width (unchanged by the block).
     config
         Filter hyperparameters of the alias-free activation.
+    activation
+        ``"alias_free"`` or ``"pointwise"`` (see :mod:`mambano_core.layers.activations`).
     """
 
-    def __init__(self, channels: int, config: FilterConfig = FilterConfig()) -> None:
+    def __init__(self, channels: int, config: FilterConfig = FilterConfig(), activation: str = "alias_free") -> None:
         super().__init__()
         # No conv biases: batch norm right after cancels them (they would get zero gradient).
         self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)
         self.norm1 = nn.BatchNorm2d(channels)
-        self.act = AliasFreeLReLU(channels, 1.0, config)
+        self.act = lrelu(channels, 1.0, config, activation)
         self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)
         self.norm2 = nn.BatchNorm2d(channels)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mambano_core.layers.activations import AliasFreeLReLU
+from mambano_core.layers.activations import lrelu
 from mambano_core.ops.filters import FilterConfig
 
 
@@ -26,6 +26,8 @@ class LiftProject(nn.Module):
         Batch-normalise the output (True for the lift, False for the projection).
     config
         Filter hyperparameters of the alias-free activation.
+    activation
+        ``"alias_free"`` or ``"pointwise"`` (see :mod:`mambano_core.layers.activations`).
     """
 
     def __init__(
@@ -35,12 +37,13 @@ class LiftProject(nn.Module):
         latent_channels: int = 64,
         final_norm: bool = True,
         config: FilterConfig = FilterConfig(),
+        activation: str = "alias_free",
     ) -> None:
         super().__init__()
         # A bias right before batch norm is cancelled by it (zero gradient): left out.
         self.conv1 = nn.Conv2d(in_channels, latent_channels, kernel_size=3, padding=1, bias=False)
         self.norm1 = nn.BatchNorm2d(latent_channels)
-        self.act = AliasFreeLReLU(latent_channels, 1.0, config)
+        self.act = lrelu(latent_channels, 1.0, config, activation)
         self.conv2 = nn.Conv2d(
             latent_channels, out_channels, kernel_size=3, padding=1, bias=not final_norm
         )

@@ -25,7 +25,7 @@ class MambaIntegration(nn.Module):
         Channels ``d``.
     drop_path
         Stochastic-depth probability of the SS2D branch.
-    d_state, expand, config, scan_backend
+    d_state, expand, config, scan_backend, directions, activation
         Passed to :class:`~mambano_core.layers.ss2d.SS2D`.
     """
 
@@ -37,10 +37,13 @@ class MambaIntegration(nn.Module):
         expand: int = 2,
         config: FilterConfig = FilterConfig(),
         scan_backend: str = "auto",
+        directions: int = 4,
+        activation: str = "alias_free",
     ) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.ss2d = SS2D(dim, d_state=d_state, expand=expand, config=config, scan_backend=scan_backend)
+        self.ss2d = SS2D(dim, d_state=d_state, expand=expand, config=config, scan_backend=scan_backend,
+                         directions=directions, activation=activation)  # fmt: skip
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -57,7 +60,7 @@ class MambaStage(nn.Module):
         Channels.
     drop_paths
         One stochastic-depth probability per block (its length is the depth).
-    d_state, expand, config, scan_backend
+    d_state, expand, config, scan_backend, directions, activation
         Passed to every block.
     """
 
@@ -69,10 +72,13 @@ class MambaStage(nn.Module):
         expand: int = 2,
         config: FilterConfig = FilterConfig(),
         scan_backend: str = "auto",
+        directions: int = 4,
+        activation: str = "alias_free",
     ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            MambaIntegration(dim, p, d_state, expand, config, scan_backend) for p in drop_paths
+            MambaIntegration(dim, p, d_state, expand, config, scan_backend, directions, activation)
+            for p in drop_paths
         )
 
     def forward(self, x: Tensor) -> Tensor:

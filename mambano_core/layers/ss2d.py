@@ -4,7 +4,8 @@ VMamba's SS2D (Liu et al., 2024) with MambaNO's alias-free activations. The sele
 Mamba-1's (Gu & Dao, 2023, Alg. 2), MambaNO's discretised state-space kernel integral:
 ``h_t = exp(delta_t A) h_{t-1} + delta_t B_t x_t``, ``y_t = <C_t, h_t> + D x_t``, with
 input-dependent ``delta, B, C``, run along four scan directions of the grid, each with its own
-projections and state matrices.
+projections and state matrices. The ablations scan fewer directions (``directions`` 1 or 2) or
+replace the alias-free activations by pointwise ones (``activation="pointwise"``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import math
 import torch
 from torch import Tensor, nn
 
-from mambano_core.layers.activations import AliasFreeLReLU, AliasFreeSiLU
-from mambano_core.ops.cross_scan import DIRECTIONS, cross_merge, cross_scan
+from mambano_core.layers.activations import lrelu, silu_gate
+from mambano_core.ops.cross_scan import DIRECTION_COUNTS, DIRECTIONS, cross_merge, cross_scan
 from mambano_core.ops.filters import FilterConfig
 from mambano_core.ops.scan import selective_scan_fn
 from mambano_core.ops.shared_matmul import shared_input_matmul
-
-K = len(DIRECTIONS)
 
 
 def _dt_bias_init(d_inner: int, copies: int, dt_min: float, dt_max: float, floor: float) -> Tensor:
@@ -31,7 +30,7 @@ def _dt_bias_init(d_inner: int, copies: int, dt_min: float, dt_max: float, floor
 
 
 class SS2D(nn.Module):
-    """Four-direction selective scan over a channels-last grid.
+    """Four-direction (or one- or two-direction) selective scan over a channels-last grid.
 
     ``in_proj`` (d -> 2 d_inner) splits into ``x`` and the gate ``z``; ``x`` goes through a
     depthwise 3x3 convolution, the alias-free activation and the cross-scan; the merged output
@@ -53,6 +52,13 @@ class SS2D(nn.Module):
         Backend of :func:`mambano_core.ops.scan.selective_scan_fn`.
     dt_min, dt_max, dt_init_floor
         Range of the initial step sizes ``softplus(dt_bias)``.
+    directions
+        Scan directions, the first 1, 2 or 4 of :data:`~mambano_core.ops.cross_scan.DIRECTIONS`
+        (row-major; row- and column-major; all four), each with its own ``x_proj``, ``dt_proj``,
+        ``A_log`` and ``D`` (stacked along a leading axis of that size).
+    activation
+        ``"alias_free"`` or ``"pointwise"``: the activation after the depthwise convolution and
+        the gate (see :mod:`mambano_core.layers.activations`).
     """
 
     def __init__(
@@ -66,9 +72,13 @@ class SS2D(nn.Module):
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
         dt_init_floor: float = 1e-4,
+        directions: int = 4,
+        activation: str = "alias_free",
     ) -> None:
         super().__init__()
-        self.d_model, self.d_state = d_model, d_state
+        if directions not in DIRECTION_COUNTS:
+            raise ValueError(f"directions must be one of {DIRECTION_COUNTS}, got {directions!r}")
+        self.d_model, self.d_state, self.directions = d_model, d_state, directions
         self.d_inner = expand * d_model
         self.dt_rank = dt_rank if dt_rank is not None else math.ceil(d_model / 16)
         self.scan_backend = scan_backend
@@ -76,37 +86,40 @@ class SS2D(nn.Module):
 
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
         self.conv2d = nn.Conv2d(d_inner, d_inner, kernel_size=3, padding=1, groups=d_inner)
-        self.act = AliasFreeLReLU(d_inner, 1.0, config)
-        # Per-direction parameters, stacked along a leading axis of size K = 4.
+        self.act = lrelu(d_inner, 1.0, config, activation)
+        # Per-direction parameters, stacked along a leading axis. They are drawn for all four
+        # directions and cut, so that with fewer directions the random stream, and with it every
+        # other layer's initial weights, is the four-direction network's.
+        K, k = len(DIRECTIONS), directions
         x_bound, dt_bound = d_inner**-0.5, rank**-0.5  # nn.Linear's default; Mamba's dt init
         self.x_proj_weight = nn.Parameter(
-            torch.empty(K, rank + 2 * d_state, d_inner).uniform_(-x_bound, x_bound)
+            torch.empty(K, rank + 2 * d_state, d_inner).uniform_(-x_bound, x_bound)[:k].clone()
         )
-        self.dt_proj_weight = nn.Parameter(torch.empty(K, d_inner, rank).uniform_(-dt_bound, dt_bound))
-        self.dt_proj_bias = nn.Parameter(_dt_bias_init(d_inner, K, dt_min, dt_max, dt_init_floor))
-        a_init = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(K, d_inner, 1)
+        self.dt_proj_weight = nn.Parameter(torch.empty(K, d_inner, rank).uniform_(-dt_bound, dt_bound)[:k].clone())
+        self.dt_proj_bias = nn.Parameter(_dt_bias_init(d_inner, K, dt_min, dt_max, dt_init_floor)[:k].clone())
+        a_init = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(k, d_inner, 1)
         self.A_log = nn.Parameter(torch.log(a_init))  # S4D-real: A = -(1, ..., N)
-        self.D = nn.Parameter(torch.ones(K, d_inner))
+        self.D = nn.Parameter(torch.ones(k, d_inner))
         for p in (self.A_log, self.D):
             p._no_weight_decay = True  # type: ignore[attr-defined]  # Mamba's convention
         self.out_norm = nn.LayerNorm(d_inner)
-        self.gate = AliasFreeSiLU()
+        self.gate = silu_gate(activation)
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
         for lin in (self.in_proj, self.out_proj):  # VMamba's / the authors' init of linear maps
             nn.init.trunc_normal_(lin.weight, std=0.02)
 
     def scan(self, x: Tensor) -> Tensor:
-        """Cross-scan ``(B, d_inner, H, W)``, run the selective scan once on all four directions, merge.
+        """Cross-scan ``(B, d_inner, H, W)``, run the selective scan once on all directions, merge.
 
         Returns
         -------
         Tensor
-            ``(B, d_inner, H, W)``, the sum of the four directions' outputs on the grid.
+            ``(B, d_inner, H, W)``, the sum of the directions' outputs on the grid.
         """
         batch, dim, height, width = x.shape
-        length = height * width
+        length, K = height * width, self.directions
         work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-        xs = cross_scan(x.to(work))  # (B, K, d, L)
+        xs = cross_scan(x.to(work), K)  # (B, K, d, L)
         sizes = [self.dt_rank, self.d_state, self.d_state]
         w_dt, w_b, w_c = torch.split(self.x_proj_weight.to(work), sizes, dim=1)
         # delta = W_dtproj (W_dt x): the low-rank product is formed first ((K, d, d), tiny), so the
@@ -138,5 +151,5 @@ class SS2D(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"d_model={self.d_model}, d_inner={self.d_inner}, d_state={self.d_state}, "
-            f"dt_rank={self.dt_rank}, directions={K}, scan_backend={self.scan_backend!r}"
+            f"dt_rank={self.dt_rank}, directions={self.directions}, scan_backend={self.scan_backend!r}"
         )

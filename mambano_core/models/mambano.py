@@ -7,13 +7,14 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from mambano_core.layers.activations import check_activation
 from mambano_core.layers.conv_integration import ConvIntegration
 from mambano_core.layers.lift_project import LiftProject
 from mambano_core.layers.mamba_integration import MambaStage
 from mambano_core.layers.resample_block import ResampleBlock
 from mambano_core.models._args import check_grid_input
+from mambano_core.ops.cross_scan import DIRECTION_COUNTS
 from mambano_core.ops.filters import FilterConfig
-
 
 #: Named variants of the network, as model arguments over the defaults (the authors' code).
 #: Each differs from ``authors`` only in what its name says; tables and studies cite these names.
@@ -24,6 +25,12 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "no-drop-path": {"drop_path": 0.0},
     # mambano 0.1's default: the figure's level-0 skip, no output batch norm, no stochastic depth.
     "v0.1": {"level0_skip": True, "project_norm": False, "drop_path": 0.0},
+    # Ablations: one component of the network removed or replaced each.
+    "no-mamba": {"mamba_integration": False},
+    "no-conv": {"conv_depth": 0},
+    "pointwise-activations": {"activation": "pointwise"},
+    "one-direction": {"scan_directions": 1},
+    "two-directions": {"scan_directions": 2},
 }
 
 
@@ -74,6 +81,11 @@ class MambaNO(nn.Module):
     (``training.init_output_norm``, docs/baselines.md). :data:`CONFIGURATIONS` names the
     variants.
 
+    The ablation arguments ``mamba_integration``, ``conv_depth=0``, ``activation`` and
+    ``scan_directions`` each remove or replace one component of the paper's network (Zheng et al.,
+    NeurIPS 2024: Mamba integration, convolution integration, alias-free activations, the
+    four-direction scan) and keep every other part, its parameters and their initial weights.
+
     Parameters
     ----------
     in_channels, out_channels
@@ -98,17 +110,43 @@ class MambaNO(nn.Module):
         Alias-free filter hyperparameters (CNO's defaults).
     conv_depth
         Convolution-integration blocks per encoder level; ``None`` (default) gives level ``l``
-        ``depths[l]`` of them, as the authors' code does (``N_res = depths``).
+        ``depths[l]`` of them, as the authors' code does (``N_res = depths``). ``0`` removes the
+        convolution integration (the ``no-conv`` ablation): the lift's output goes straight to
+        the level-0 Mamba blocks and each downsampling block's output to the next level's, and
+        the skips carry those tensors.
     level0_skip
         Add the level-0 skip (the output of the first convolution blocks) before the projection,
         as the paper's figure draws it; the authors' code does not.
     project_norm
         End the projection with ``BatchNorm2d(out_channels)``, as the authors' code does.
+    mamba_integration
+        ``False`` removes every Mamba-integration block, in the encoder and in the decoder (the
+        ``no-mamba`` ablation): the network runs no selective scan; lift, convolution
+        integration, down- and upsampling, additive skips and projection stay.
+    activation
+        ``"alias_free"`` (default): CNO's alias-free leaky ReLU in the lift, the projection, the
+        convolution integration, SS2D and the resampling blocks, and the alias-free SiLU gate in
+        SS2D. ``"pointwise"`` (the ablation): the same leaky ReLU (slope 0.2, gain sqrt 2, the
+        learnable bias) applied pointwise on the same grid, a plain SiLU gate, and the
+        resampling blocks change the grid by 2x2 average pooling (down) and nearest-neighbour
+        copies (up), after the activation; no parameter changes.
+    scan_directions
+        Directions of every SS2D scan: 4 (default; row- and column-major, both reversed), 2
+        (row- and column-major) or 1 (row-major only), with one set of ``x_proj``, ``dt_proj``,
+        ``A_log`` and ``D`` per direction.
     """
 
     #: Arguments added after 0.1, with the values that rebuild the network a checkpoint written
-    #: before them holds (its stored arguments lack them).
-    ARGS_BEFORE_ADDED: dict[str, Any] = {"level0_skip": True, "project_norm": False}
+    #: before them holds (its stored arguments lack them). The ablation arguments' are their
+    #: defaults; listing them makes a run started before them resume (``--resume`` compares the
+    #: stored arguments, completed from here, with the spec's resolved ones).
+    ARGS_BEFORE_ADDED: dict[str, Any] = {
+        "level0_skip": True,
+        "project_norm": False,
+        "mamba_integration": True,
+        "activation": "alias_free",
+        "scan_directions": 4,
+    }
 
     def __init__(
         self,
@@ -128,6 +166,9 @@ class MambaNO(nn.Module):
         conv_depth: int | None = None,
         level0_skip: bool = False,
         project_norm: bool = True,
+        mamba_integration: bool = True,
+        activation: str = "alias_free",
+        scan_directions: int = 4,
     ) -> None:
         super().__init__()
         depths = [int(d) for d in depths]
@@ -138,6 +179,11 @@ class MambaNO(nn.Module):
         conv_depths = depths if conv_depth is None else [conv_depth] * len(depths)
         if min(in_channels, out_channels, channels, lift_channels, d_state, expand) < 1:
             raise ValueError("channel counts, d_state and expand must be positive")
+        if isinstance(scan_directions, bool) or scan_directions not in DIRECTION_COUNTS:
+            raise ValueError(f"scan_directions must be one of {DIRECTION_COUNTS}, got {scan_directions!r}")
+        if not isinstance(mamba_integration, bool):
+            raise ValueError(f"mamba_integration must be true or false, got {mamba_integration!r}")
+        act = check_activation(activation)
         cfg = FilterConfig(filter_size, lrelu_upsampling, half_width_mult, cutoff_den)
         self.levels = len(depths)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -145,19 +191,26 @@ class MambaNO(nn.Module):
         enc_rates = _drop_path_rates(depths, drop_path)
         dec_rates = _drop_path_rates(depths, drop_path, decoder=True)
 
+        # A part an ablation leaves out is still built (and dropped), so that the random stream,
+        # and with it every kept layer's initial weights, is the default network's.
         def stage(width: int, rates: list[float]) -> MambaStage:
-            return MambaStage(width, rates, d_state, expand, cfg, scan_backend)
+            built = MambaStage(width, rates, d_state, expand, cfg, scan_backend, scan_directions, act)
+            return built if mamba_integration else MambaStage(width, [])
 
-        self.lift = LiftProject(in_channels, channels, lift_channels, final_norm=True, config=cfg)
-        self.conv_blocks = nn.ModuleList(
-            nn.Sequential(*(ConvIntegration(w, cfg) for _ in range(n))) for w, n in zip(widths, conv_depths)
-        )
+        def conv_stack(width: int, default: int, kept: int) -> nn.Sequential:
+            blocks = [ConvIntegration(width, cfg, act) for _ in range(max(default, kept))]
+            return nn.Sequential(*blocks[:kept])
+
+        self.lift = LiftProject(in_channels, channels, lift_channels, final_norm=True, config=cfg, activation=act)
+        self.conv_blocks = nn.ModuleList(conv_stack(*level) for level in zip(widths, depths, conv_depths))
         self.encoder = nn.ModuleList(stage(w, r) for w, r in zip(widths, enc_rates))
         pairs = list(zip(widths[:-1], widths[1:]))  # (fine, coarse) widths of adjacent levels
-        self.down = nn.ModuleList(ResampleBlock(fine, coarse, 0.5, cfg) for fine, coarse in pairs)
-        self.up = nn.ModuleList(ResampleBlock(coarse, fine, 2.0, cfg) for fine, coarse in pairs)
+        self.down = nn.ModuleList(ResampleBlock(fine, coarse, 0.5, cfg, act) for fine, coarse in pairs)
+        self.up = nn.ModuleList(ResampleBlock(coarse, fine, 2.0, cfg, act) for fine, coarse in pairs)
         self.decoder = nn.ModuleList(stage(w, r) for w, r in zip(widths, dec_rates))
-        self.project = LiftProject(channels, out_channels, lift_channels, final_norm=project_norm, config=cfg)
+        self.project = LiftProject(
+            channels, out_channels, lift_channels, final_norm=project_norm, config=cfg, activation=act
+        )
         self.level0_skip = bool(level0_skip)
 
     @property
@@ -198,7 +251,9 @@ class MambaNO(nn.Module):
 
 
 
-_VARIANT_KEYS = ("level0_skip", "project_norm", "drop_path")
+_VARIANT_KEYS = (
+    "level0_skip", "project_norm", "drop_path", "mamba_integration", "conv_depth", "activation", "scan_directions",
+)
 
 
 def configuration_name(args: dict[str, Any]) -> str | None:

@@ -108,6 +108,15 @@ def check_inputs(
     return ScanShape(batch, dim, length, dstate, gb, gc)
 
 
+def single_group_as_shared(x: Tensor) -> Tensor:
+    """B or C of one group, ``(batch, 1, N, L)``, as the shared ``(batch, N, L)`` it equals.
+
+    :func:`check_inputs` counts both as one group; the ``torch`` and ``fused`` backends address the
+    shared layout. A view: autograd gives the gradient back in the caller's shape.
+    """
+    return x.squeeze(1) if x.dim() == 4 and x.shape[1] == 1 else x
+
+
 def common_groups(shape: ScanShape) -> int:
     """Finest group count of B and C (1 when both are shared or time-invariant)."""
     return max(1, shape.groups_b, shape.groups_c)

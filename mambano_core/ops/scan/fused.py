@@ -28,7 +28,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mambano_core.ops.scan._common import BackendUnavailableError, check_inputs, work_dtype
+from mambano_core.ops.scan._common import (
+    BackendUnavailableError,
+    check_inputs,
+    single_group_as_shared,
+    work_dtype,
+)
 
 #: Steps between state checkpoints (checkpoint memory = N / CHUNK of u's).
 CHUNK = 256
@@ -254,6 +259,7 @@ def selective_scan_fused(
     def prep(x: Tensor | None) -> Tensor | None:
         return None if x is None else x.to(work).contiguous()
 
+    B, C = single_group_as_shared(B), single_group_as_shared(C)
     inputs = (prep(u), prep(delta), prep(A), _normalise_bc(B.to(work), shape.groups_b),
               _normalise_bc(C.to(work), shape.groups_c), prep(D), prep(z), prep(delta_bias))  # fmt: skip
     store = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in inputs)

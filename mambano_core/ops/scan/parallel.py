@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mambano_core.ops.scan._common import check_inputs, work_dtype
+from mambano_core.ops.scan._common import check_inputs, single_group_as_shared, work_dtype
 
 #: Chunk length T (steps swept sequentially inside a chunk).
 CHUNK = 16
@@ -354,6 +354,7 @@ def selective_scan_torch(
         dt = dt + delta_bias.to(work)[:, None]
     if delta_softplus:
         dt = F.softplus(dt)
+    B, C = single_group_as_shared(B), single_group_as_shared(C)
     y, last = _ChunkedScan.apply(
         uw, dt.contiguous(), A.to(work), B.to(work), C.to(work), shape.groups_b, shape.groups_c
     )
