@@ -87,3 +87,19 @@ def test_study_arguments_are_checked_before_any_work(tmp_path: Path) -> None:
     result = invoke("study", "data", "--sizes", "4,x", "--preset", "tiny", cwd=tmp_path)
     assert result.exit_code == 2 and "--sizes" in result.output
     assert not (tmp_path / "d" / "data").exists()
+
+
+def test_ablation_study_trains_every_variant_and_scores_it_at_a_second_grid(tmp_path: Path) -> None:
+    result = invoke("study", "ablation", "--benchmark", "poisson", "--preset", "tiny", "--other-resolution", "32",
+                    "--out", "a", "--json", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    rows = {r["variant"]: r for r in json.loads(result.stdout[result.stdout.index("{"):])["rows"]}
+    assert list(rows) == ["authors", "no-mamba", "no-conv", "pointwise-activations", "one-direction"]
+    assert rows["authors"]["parameters"] == rows["pointwise-activations"]["parameters"]
+    assert rows["no-mamba"]["parameters"] < rows["one-direction"]["parameters"] < rows["authors"]["parameters"]
+    assert all(r[k] is not None for r in rows.values() for k in ("in", "out", "other_in", "other_out"))
+    specs = {p.stem: yaml.safe_load(p.read_text()) for p in (tmp_path / "a" / "specs").iterdir()}
+    assert specs["mambano-no-mamba"]["model"]["args"]["mamba_integration"] is False
+    assert specs["mambano-one-direction"]["model"]["args"]["scan_directions"] == 1
+    table = (tmp_path / "a" / "ablation.md").read_text()
+    assert "In at 32^2" in table and _png(tmp_path / "a" / "curves.png")
