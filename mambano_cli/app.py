@@ -76,8 +76,10 @@ def handle_errors(command: F) -> F:
         except Exception as error:  # a bug: say so plainly, keep the traceback for debugging
             if os.environ.get("MAMBANO_DEBUG"):
                 raise
+            from rich.markup import escape
+
             _stderr_console().print(
-                f"[bold red]internal error:[/bold red] {type(error).__name__}: {error}\n"
+                f"[bold red]internal error:[/bold red] {type(error).__name__}: {escape(str(error))}\n"
                 "This is a bug in mambano; rerun with MAMBANO_DEBUG=1 for the traceback and report it.",
                 markup=True, highlight=False,
             )

@@ -72,7 +72,7 @@ class RichTrainingReporter(TrainingReporter):
         self.progress.start()
 
     def on_message(self, text: str) -> None:
-        self.progress.console.print(text, style="dim")
+        self.progress.console.print(text, style="dim", markup=False, highlight=False)
 
     def on_epoch_start(self, epoch: int, batches: int, start_batch: int) -> None:
         self.running = []

@@ -21,6 +21,8 @@ def eval_command(
     json_output: Annotated[bool, typer.Option("--json", help="print results as JSON on stdout")] = False,
 ) -> None:
     """Evaluate runs and write the table as Markdown and CSV next to the runs."""
+    from rich.markup import escape
+
     from mambano_cli.app import fail
     from mambano_cli.display import console, emit_json, print_table
     from mambano_core.errors import MambanoError
@@ -39,7 +41,8 @@ def eval_command(
                                             data_root=data_root))
         except MambanoError as error:
             failures.append((target, error))
-            console.print(f"[red]cannot evaluate {target}:[/red] {error}", markup=True, highlight=False)
+            console.print(f"[red]cannot evaluate {escape(str(target))}:[/red] {escape(str(error))}", markup=True,
+                          highlight=False)
     if not evaluations:
         raise fail(failures[0][1])
     table = build_table(evaluations, ood, stats=stats, reference=reference)

@@ -35,7 +35,7 @@ def reproduce_command(
     target = out or Path("reproduce") / chosen.name
     console.print(f"[bold]reproduce[/bold] ({chosen.name}): {chosen.description}\nstudy directory: {target}")
     result = reproduce(chosen, target, _split(benchmarks), _split(models), jobs=jobs, workers=workers,
-                       log=lambda message: console.print(message, style="dim"), overrides=set_,
+                       log=lambda message: console.print(message, style="dim", markup=False), overrides=set_,
                        nproc_per_pair=nproc_per_pair)
     print_table(result["table"], "median relative L1 error (%)")
     console.print(f"report: {result['report']}; tables: {result['markdown']}, {result['csv']}, {result['json']}")
