@@ -131,8 +131,8 @@ def test_a_rank_killed_mid_run_resumes_to_the_uninterrupted_weights_bit_for_bit(
     run = tmp_path / "cut" / "runs" / "run"
     job = _start(spec)
     ranks = _children(psutil.Process(job.pid), 2)
-    _wait_for_epochs(run, 1, job)
-    ranks[1].kill()  # SIGKILL, mid epoch 2
+    _wait_for_epochs(run, 2, job)  # epoch 1's last.pt is written after its log line: wait for epoch 2's
+    ranks[1].kill()  # SIGKILL, mid epoch 3
     job.wait(timeout=60)
     assert job.returncode != 0
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in ranks)
