@@ -97,7 +97,8 @@ def test_ablation_study_trains_every_variant_and_scores_it_at_a_second_grid(tmp_
     assert list(rows) == ["authors", "no-mamba", "no-conv", "pointwise-activations", "one-direction"]
     assert rows["authors"]["parameters"] == rows["pointwise-activations"]["parameters"]
     assert rows["no-mamba"]["parameters"] < rows["one-direction"]["parameters"] < rows["authors"]["parameters"]
-    assert all(r[k] is not None for r in rows.values() for k in ("in", "out", "other_in", "other_out"))
+    assert all(r[k] is not None for r in rows.values()
+               for k in ("in", "out", "other_in", "other_out", "other_resampled_in", "other_resampled_out"))
     specs = {p.stem: yaml.safe_load(p.read_text()) for p in (tmp_path / "a" / "specs").iterdir()}
     assert specs["mambano-no-mamba"]["model"]["args"]["mamba_integration"] is False
     assert specs["mambano-one-direction"]["model"]["args"]["scan_directions"] == 1
