@@ -228,3 +228,20 @@ def test_resampling_is_differentiable(func: Resampler) -> None:
     x = torch.randn(1, 6, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: func(t, 9), (x,), fast_mode=True)
     assert torch.autograd.gradcheck(lambda t: func(t, 4), (x,), fast_mode=True)
+
+
+@pytest.mark.parametrize("boundary", ["dirichlet", "periodic"])
+def test_resample_mode_resamples_physical_fields_not_normalised_ones(boundary: str) -> None:
+    """An identity model in ``resample`` mode returns its band-limited input at any grid.
+
+    Min-max normalisation shifts a field by a constant; a constant is not a sine series, so
+    resampling the normalised values (rather than the physical field) rings everywhere."""
+    from mambano_core.data.normalization import Normalization
+    from mambano_core.inference.run import infer
+
+    coarse = torch.from_numpy(np.random.default_rng(0).standard_normal((3, 1, 8, 8)))
+    physical = resample(coarse, 64, boundary)  # band-limited, representable on the 32-grid
+    norm = Normalization(input_min=-3.0, input_max=2.0, output_min=-3.0, output_max=2.0)
+    x = norm.encode_input(physical).float()
+    y = infer(torch.nn.Identity(), x, "resample", 32, boundary, normalization=norm)
+    assert torch.allclose(y, x, atol=1e-5)

@@ -48,7 +48,8 @@ def per_sample_errors(
         pairs = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         x = torch.stack([p[0] for p in pairs]).to(device)
         y = torch.stack([p[1] for p in pairs]).to(device)
-        pred = infer(checkpoint.model, x, mode, checkpoint.data["resolution"], checkpoint.data["boundary"], batch_size)
+        pred = infer(checkpoint.model, x, mode, checkpoint.data["resolution"], checkpoint.data["boundary"], batch_size,
+                     normalization=checkpoint.normalization)
         errors.append(sample_errors(pred, y, x, checkpoint.data["benchmark"]).cpu())
     return torch.cat(errors)
 

@@ -85,7 +85,7 @@ def predict(
     resolution = values.shape[-1] if resolution is None else check_resolution(resolution)
     fields = _to_grid(values, resolution, boundary)
     x = ckpt.normalization.encode_input(torch.from_numpy(fields).float()[:, None]).to(torch_device)
-    y = infer(ckpt.model, x, mode, ckpt.data["resolution"], boundary)
+    y = infer(ckpt.model, x, mode, ckpt.data["resolution"], boundary, normalization=ckpt.normalization)
     prediction = ckpt.normalization.decode_output(y[:, 0].double().cpu()).numpy()
     return Prediction(
         checkpoint=ckpt_path, model=ckpt.model_name, benchmark=ckpt.data["benchmark"], input_name=used,
