@@ -150,6 +150,7 @@ def test_checkpoints_carry_the_recalibrated_statistics(tiny_store: Path, tmp_pat
     assert int(state[f"{layer_name}.num_batches_tracked"]) == 1
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # no false "scheduler before optimizer" alarm on resume
 @pytest.mark.parametrize("stop_at", [3, 4], ids=["before-epoch-end", "after-epoch-end"])
 def test_resume_across_an_epoch_boundary_is_bit_identical_with_recalibration(
     tiny_store: Path, tmp_path: Path, stop_at: int

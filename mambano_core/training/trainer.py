@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import signal
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -326,7 +327,11 @@ class Trainer:
         return round(done.seconds, 3)
 
     def _end_epoch(self, epoch: int, started: float) -> dict[str, Any]:
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # A run resumed after its epoch's last step ends the epoch before this process's first
+            # optimizer step; the restored scheduler state is right, but PyTorch warns all the same.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            self.scheduler.step()
         recal_s = self._recalibrate()
         score = self.validate()
         val_mean, val_median = score.mean, score.median
