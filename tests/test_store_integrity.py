@@ -253,3 +253,18 @@ def test_overwrite_replaces_the_store_but_keeps_its_locks(tmp_path: Path) -> Non
     assert not (store.dir / "notes.txt").exists()
     assert (store.dir / ".manifest.lock").exists()
     assert store.manifest()["base_seed"] == 4 and store.verify() == []
+
+
+def test_extend_to_makes_the_same_samples_at_another_grid_once(tmp_path: Path) -> None:
+    import xarray as xr
+
+    from mambano_core.ops.resample import resample
+
+    store = generate_store("poisson", tmp_path, 16, {"test_id": 3}, base_seed=7, splits=["test_id"])
+    with pytest.raises(DataError, match="no test_ood split at grid 16"):
+        store.extend_to(32, ["test_ood"], like=16)
+    assert store.extend_to(32, ["test_id"], like=16) == ["test_id"]
+    assert store.extend_to(32, ["test_id"], like=16) == []  # already there: nothing generated
+    fine = xr.open_dataset(store.split_file("test_id", 32))["u"].values
+    coarse = xr.open_dataset(store.split_file("test_id", 16))["u"].values
+    np.testing.assert_allclose(resample(fine.astype(np.float64), 16, "dirichlet"), coarse, atol=1e-5)

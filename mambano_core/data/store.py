@@ -179,6 +179,26 @@ class Store:
             words += ["--set", shlex.quote(f"{name}={json.dumps(value)}")]
         return " ".join([*words, "--out", shlex.quote(str(self.dir.parent))])
 
+    def extend_to(self, resolution: int, splits: Iterable[str], like: int) -> list[str]:
+        """Generate ``splits`` at ``resolution`` with the samples they hold at grid ``like``.
+
+        Same seeds, counts and generator parameters, so each sample is the same function on
+        another grid (the resolution studies). Returns the splits that were missing and made.
+        """
+        manifest = self.manifest()
+        files = manifest.get("files", {})
+        counts = {}
+        for split in splits:
+            entry = files.get(file_key(split, like))
+            if entry is None:
+                raise DataError(f"{self.dir} has no {split} split at grid {like} to regenerate at {resolution}")
+            counts[split] = entry["count"]
+        missing = [split for split in counts if file_key(split, resolution) not in files]
+        if missing:
+            generate_store(self.benchmark_name, self.dir.parent, resolution, {s: counts[s] for s in missing},
+                           base_seed=manifest["base_seed"], splits=missing, overrides=manifest.get("config"))
+        return missing
+
     def normalization(self, resolution: int) -> Normalization:
         """Training-split min-max statistics at ``resolution`` (identity if the benchmark is not normalised)."""
         manifest = self.manifest()

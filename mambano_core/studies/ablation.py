@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mambano_core.data.benchmarks import get_benchmark_class
-from mambano_core.data.store import Store, generate_store
+from mambano_core.data.store import Store
 from mambano_core.errors import MambanoError, SpecError
 from mambano_core.evaluation.evaluate import evaluate_run
 from mambano_core.io_utils import atomic_write_text
@@ -68,7 +67,8 @@ def ablation_study(
     pairs = plan(preset, benchmark, variants, out, overrides)
     write_specs(pairs, out)
     generate_data(preset, [benchmark], out, workers, log)
-    _test_data_at(preset, benchmark, out, other, log)
+    if Store(out / "data", benchmark).extend_to(other, ("test_id", "test_ood"), like=train_resolution):
+        log(f"data: {benchmark} test sets at {other}^2")
     train_pairs(pairs, jobs, log, progress=progress)
     rows = []
     for done, pair in enumerate(pairs, start=1):
@@ -76,14 +76,6 @@ def ablation_study(
         if progress:
             progress("evaluate", done, len(pairs))
     return _write(rows, pairs, out, benchmark, train_resolution, other)
-
-
-def _test_data_at(preset: Preset, benchmark: str, out: Path, resolution: int, log: Log) -> None:
-    counts = preset.counts_for(benchmark, get_benchmark_class(benchmark).reference_counts)
-    manifest = Store(out / "data", benchmark).manifest()
-    log(f"data: {benchmark} test sets at {resolution}^2")
-    generate_store(benchmark, out / "data", resolution, {s: counts[s] for s in ("test_id", "test_ood")},
-                   base_seed=manifest["base_seed"], splits=("test_id", "test_ood"), overrides=manifest.get("config"))
 
 
 def _score(pair: Pair, other: int, data_root: Path, log: Log) -> dict[str, Any]:

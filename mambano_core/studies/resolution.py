@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mambano_core.data.store import Store, generate_store
-from mambano_core.errors import DataError, MambanoError
+from mambano_core.data.store import Store
+from mambano_core.errors import MambanoError
 from mambano_core.evaluation.evaluate import evaluate_run
 from mambano_core.io_utils import atomic_write_text
 from mambano_core.studies.plots import plot_against
@@ -54,22 +54,11 @@ def _prepare_test_data(run: Path, resolutions: Sequence[int], ood: bool, log: Lo
     raw = read_checkpoint(resolve_checkpoint(run, BEST))
     data = raw["data"]
     store = Store(raw["spec"]["data"]["root"], data["benchmark"])
-    manifest = store.manifest()
-    files = manifest.get("files", {})
     splits = ["test_id", "test_ood"] if ood else ["test_id"]
-    counts = {}
-    for split in splits:
-        entry = files.get(f"{split}_{data['resolution']}")
-        if entry is None:
-            raise DataError(f"{store.dir} has no {split} split at the training grid {data['resolution']}")
-        counts[split] = entry["count"]
     for resolution in resolutions:
-        missing = [s for s in splits if f"{s}_{resolution}" not in files]
-        if missing:
-            log(f"data: {data['benchmark']} {', '.join(missing)} at {resolution}^2")
-            generate_store(data["benchmark"], store.dir.parent, resolution, counts, base_seed=manifest["base_seed"],
-                           splits=missing, overrides=manifest.get("config"))
-            files = store.manifest().get("files", {})
+        made = store.extend_to(resolution, splits, like=data["resolution"])
+        if made:
+            log(f"data: {data['benchmark']} {', '.join(made)} at {resolution}^2")
 
 
 def resolution_study(
