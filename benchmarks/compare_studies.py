@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from mambano_core.evaluation.tables import BENCHMARK_ORDER
+from mambano_core.training.run_dir import RunDir
 
 
 def _rows(studies: list[tuple[str, Path]], models: list[str] | None) -> list[tuple[str, dict[str, dict]]]:
@@ -62,7 +63,7 @@ def training_table(studies: list[tuple[str, Path]], models: list[str] | None = N
             if bench not in evs:
                 cells.append("-")
                 continue
-            summary = json.loads((Path(evs[bench]["run_dir"]) / "summary.json").read_text())
+            summary = RunDir(Path(evs[bench]["run_dir"])).summary()
             cells.append(f"{summary['best_epoch']}/{summary['epochs_run']}, {summary['train_time_s']:.0f} s")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

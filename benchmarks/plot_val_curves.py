@@ -12,12 +12,9 @@ Each ``LABEL=RUN_DIR`` draws the run's validation mean relative L1 (%) per epoch
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-
-def _records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+from mambano_core.training.run_dir import RunDir
 
 
 def plot(panels: list[tuple[str, list[tuple[str, Path]]]], out: Path) -> None:
@@ -30,7 +27,7 @@ def plot(panels: list[tuple[str, list[tuple[str, Path]]]], out: Path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, (title, runs) in zip(axes[0], panels):
         for i, (label, run) in enumerate(runs):
-            records = _records(run)
+            records = RunDir(run).metrics()
             epochs = [r["epoch"] for r in records]
             colour = f"C{i}"
             ax.semilogy(epochs, [r["val_rel_l1_mean"] for r in records], color=colour, label=f"{label}: validation")

@@ -53,7 +53,7 @@ def infer(
     model.eval()
     size = x.shape[-1]
     try:
-        return _run(model, x, mode, train_resolution, boundary, batch_size, size, normalization or Normalization())
+        return _run(model, x, mode, train_resolution, boundary, batch_size, size, normalization or Normalization.identity())
     except ValueError as exc:  # models tied to one grid (DeepONet, FFNN) refuse others
         hint = "; try --mode resample" if mode == "native" else ""
         raise DataError(f"{type(model).__name__} cannot run on a {size}x{size} grid: {exc}{hint}") from None
