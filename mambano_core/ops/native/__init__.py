@@ -1,0 +1,17 @@
+"""Native CPU kernels: C sources compiled at first use, loaded with ctypes.
+
+The hot loops of MambaNO on the CPU (the cross selective scan, the alias-free filters) are small C
+files next to this module. :func:`load` compiles one with the machine's C compiler (``$CC``, else
+``cc``/``gcc``; ``-O3 -march=native -fopenmp``) into a per-user cache, once per source, compiler
+and flags, and returns the loaded library. Without a compiler, or with ``MAMBANO_NATIVE=0``, it
+returns ``None`` and says so once; callers then run their pure-PyTorch or numba path, with the
+same results to float32 rounding.
+
+OpenMP: the libraries link ``libgomp.so.1``. PyTorch's CPU wheel ships a ``libgomp.so.1`` too and
+loads it first; the dynamic loader reuses a loaded library of the same soname, so the kernels
+and PyTorch share one OpenMP pool (no second set of spinning threads).
+"""
+
+from mambano_core.ops.native.build import NativeUnavailable, load, native_enabled
+
+__all__ = ["NativeUnavailable", "load", "native_enabled"]
