@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from mambano_core.layers.activations import lrelu, silu_gate
 from mambano_core.ops.cross_scan import DIRECTION_COUNTS, DIRECTIONS, cross_merge, cross_scan
 from mambano_core.ops.filters import FilterConfig
-from mambano_core.ops.scan import selective_scan_fn
+from mambano_core.ops.scan import resolve_backend, selective_scan_fn
+from mambano_core.ops.scan import cross as native_cross
 from mambano_core.ops.shared_matmul import shared_input_matmul
 
 
@@ -140,11 +141,35 @@ class SS2D(nn.Module):
         )
         return cross_merge(ys.reshape(batch, K, dim, length), height, width)
 
+    def uses_native_scan(self, x: Tensor) -> bool:
+        """Whether :meth:`scan_channels_last` runs the native cross-scan kernel for ``x``.
+
+        On CPU float32 tensors when the backend resolves to ``fused`` and the kernel compiled;
+        otherwise (CUDA, float64 checks, ``backend="loop"``/``"torch"``, no C compiler) the
+        generic path of :meth:`scan` runs, with the same results to float32 rounding.
+        """
+        return resolve_backend(self.scan_backend, x.device) == "fused" and native_cross.supports(x, self.d_state)
+
+    def scan_channels_last(self, x: Tensor) -> Tensor:
+        """:meth:`scan` of ``(B, d_inner, H, W)``, returned channels last: ``(B, H, W, d_inner)``."""
+        if not self.uses_native_scan(x):
+            return self.scan(x).permute(0, 2, 3, 1)
+        batch, dim, height, width = x.shape
+        u = x.permute(0, 2, 3, 1).reshape(batch, height * width, dim)
+        w_dt, w_b, w_c = torch.split(self.x_proj_weight, [self.dt_rank, self.d_state, self.d_state], dim=1)
+        # Per direction: delta = W_dtproj W_dt x, then B, C; one product gives all (grid order).
+        w_all = torch.cat([torch.matmul(self.dt_proj_weight, w_dt), w_b, w_c], dim=1).flatten(0, 1)
+        proj = torch.matmul(u, w_all.t())
+        y = native_cross.cross_selective_scan(
+            proj, u, -torch.exp(self.A_log), self.D, self.dt_proj_bias, height, width
+        )
+        return y.view(batch, height, width, dim)
+
     def forward(self, x: Tensor) -> Tensor:
         """Map channels-last ``(B, H, W, d)`` to the same shape."""
         xs, z = self.in_proj(x).chunk(2, dim=-1)
         xs = self.act(self.conv2d(xs.permute(0, 3, 1, 2)))
-        y = self.out_norm(self.scan(xs).permute(0, 2, 3, 1))
+        y = self.out_norm(self.scan_channels_last(xs))
         gate = self.gate(z.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         return self.out_proj(y * gate.to(y.dtype))
 

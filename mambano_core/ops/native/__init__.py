@@ -12,6 +12,6 @@ loads it first; the dynamic loader reuses a loaded library of the same soname, s
 and PyTorch share one OpenMP pool (no second set of spinning threads).
 """
 
-from mambano_core.ops.native.build import NativeUnavailable, load, native_enabled
+from mambano_core.ops.native.build import NativeUnavailable, load, native_enabled, threads
 
-__all__ = ["NativeUnavailable", "load", "native_enabled"]
+__all__ = ["NativeUnavailable", "load", "native_enabled", "threads"]

@@ -1,0 +1,251 @@
+"""Where a training step of MambaNO (and CNO) spends its time, and how close the scan is to the CPU's limit.
+
+Prints, for one forward+backward step (batch 16 at 64^2 by default, each model in a fresh process):
+
+1. the step's self CPU time by part (torch.profiler): scan forward, scan backward, alias-free
+   filters (activations, resampling blocks, the SiLU gate), convolutions, projections (matrix
+   products), normalisations, copies (copy/cat/flip/clone), pointwise, other; wall time and
+   peak resident memory of the step;
+2. a roofline line for the selective scan: the machine's vector throughput, measured in the same
+   run with the kernel's own code (multiply-add and exp, every thread busy at once), the
+   operations one state update needs (forward: 1 exp + 4 multiply-adds; backward: 1 exp + 12),
+   the bound for MambaNO's level-0 scan call (batch 16, 4 directions x 32 channels, L 4096, N 16)
+   and the kernel's measured time as a multiple of it; backward / forward;
+3. with ``--ab COMMIT``: the same MambaNO step at another commit (a temporary git worktree),
+   alternated with this tree's, ``--rounds`` times, and the ratio of the medians.
+
+Usage::
+
+    python benchmarks/profile_step.py [--models mambano cno] [--batch 16] [--size 64] [--ab 41caf21]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: (part, substrings of profiler event names), first match wins; matched case-insensitively.
+PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("scan backward", ("crossscanbackward", "fusedscanbackward", "scanbackward")),
+    ("scan forward", ("_crossscan", "_fusedscan", "selective_scan")),
+    ("alias-free filters", ("banded", "fir", "alias", "lrelu", "silugate", "upfirdn")),
+    ("convolutions", ("conv",)),
+    ("projections (matmul)", ("mm", "matmul", "linear", "addmm", "sharedinput")),
+    ("normalisations", ("norm",)),
+    ("copies", ("copy", "cat", "flip", "clone", "contiguous", "_to_copy", "index", "stack", "zero_", "fill_")),
+    ("pointwise", ("mul", "add", "sub", "div", "exp", "silu", "leaky", "relu", "gelu", "sum", "mean", "pow", "neg", "where", "sigmoid", "softplus")),
+)
+
+#: Operations per state update the scan needs (see the module docstring): (exps, multiply-adds).
+OPS_FORWARD = (1, 4)
+OPS_BACKWARD = (1, 12)
+
+
+def _part(name: str) -> str:
+    low = name.lower()
+    for part, keys in PARTS:
+        if any(k in low for k in keys):
+            return part
+    return "other"
+
+
+#: Parts that own everything that runs inside them (a filter's matrix products are the filter's).
+OWNING_PARTS = ("scan backward", "scan forward", "alias-free filters", "convolutions")
+
+
+def _attributed_part(event) -> str:
+    """The part of a profiler event: that of its innermost owning ancestor, else its own name's."""
+    node = event
+    while node is not None:
+        part = _part(node.name)
+        if part in OWNING_PARTS:
+            return part
+        node = node.cpu_parent
+    return _part(event.name)
+
+
+def _build(model: str, root: Path):
+    sys.path.insert(0, str(root))
+    from mambano_core.models.registry import build_model
+
+    return build_model(model, {"in_channels": 1, "out_channels": 1})
+
+
+def profile_worker(job: dict) -> dict:
+    """Profile ``job['steps']`` training steps of one model; self CPU seconds per part per step."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    model = _build(job["model"], Path(job["root"])).train()
+    x = torch.randn(job["batch"], 1, job["size"], job["size"])
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        model(x).square().mean().backward()
+
+    step()
+    times = []
+    for _ in range(job["repeats"]):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    parts: dict[str, float] = {}
+    if job["profile"]:
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        for ev in prof.events():
+            part = _attributed_part(ev)
+            parts[part] = parts.get(part, 0.0) + ev.self_cpu_time_total / 1e6
+    return {
+        "model": job["model"],
+        "seconds": statistics.median(times),
+        "all": times,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "parts": parts,
+    }
+
+
+def run_worker(job: dict, python: str = sys.executable, env: dict | None = None) -> dict:
+    """:func:`profile_worker` in a fresh interpreter (its own peak memory)."""
+    cmd = [python, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr.strip()[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _throughput(threads: int) -> dict[str, float]:
+    """Per-element ns of a multiply-add and an exp, with ``threads`` threads probing at once."""
+    from mambano_core.ops.scan.cross import probe_vector_throughput
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:  # ctypes calls release the GIL
+        results = list(pool.map(lambda _: probe_vector_throughput(0.3), range(threads)))
+    return {key: statistics.median(r[key] for r in results) / threads for key in ("fma_ns", "exp_ns")}
+
+
+def roofline(threads: int, batch: int = 16, repeats: int = 3) -> None:
+    """Time MambaNO's level-0 scan call with the native kernel and print it against the bound."""
+    import torch
+
+    from mambano_core.ops.scan.cross import cross_selective_scan, native_cross_scan_available
+
+    if not native_cross_scan_available():
+        print("roofline: the native scan kernel is not available (no C compiler?)")
+        return
+    torch.manual_seed(0)
+    torch.set_num_threads(threads)
+    K, d, N, H, W = 4, 32, 16, 64, 64
+    L = H * W
+    proj = (torch.randn(batch, L, K * (d + 2 * N)) * 0.5).requires_grad_()
+    u = torch.randn(batch, L, d)
+    A, D, bias = -torch.rand(K, d, N) * 3 - 0.5, torch.randn(K, d), torch.randn(K, d) * 0.5 - 2
+    fwd, bwd = [], []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        y = cross_selective_scan(proj, u, A, D, bias, H, W)
+        t1 = time.perf_counter()
+        y.backward(torch.ones_like(y))
+        fwd.append(t1 - t0)
+        bwd.append(time.perf_counter() - t1)
+    f, b = statistics.median(fwd[1:]), statistics.median(bwd[1:])
+    rate = _throughput(threads)
+    updates = batch * K * d * L * N
+
+    def bound(ops: tuple[int, int]) -> float:
+        return updates * (ops[0] * rate["exp_ns"] + ops[1] * rate["fma_ns"]) * 1e-9
+
+    both = (OPS_FORWARD[0] + OPS_BACKWARD[0], OPS_FORWARD[1] + OPS_BACKWARD[1])
+    print(f"\nroofline, {threads} thread(s): vector throughput per element, all threads busy: "
+          f"multiply-add {rate['fma_ns'] * 1e3:.1f} ps, exp {rate['exp_ns'] * 1e3:.0f} ps")
+    print(f"level-0 scan (batch {batch}, {K}x{d} channels, L {L}, N {N}): {updates / 1e6:.0f}M state updates")
+    print("| pass | ops per update | bound | measured | measured / bound |")
+    print("|---|---|---|---|---|")
+    for name, ops, t in (("forward", OPS_FORWARD, f), ("backward", OPS_BACKWARD, b), ("forward+backward", both, f + b)):
+        print(f"| {name} | {ops[0]} exp + {ops[1]} FMA | {bound(ops) * 1e3:.0f} ms | {t * 1e3:.0f} ms | {t / bound(ops):.2f}x |")
+    print(f"scan backward / forward: {b / f:.2f}")
+
+
+def _print_profile(results: list[dict]) -> None:
+    names = [r["model"] for r in results]
+    print("\nstep profile (self CPU seconds per step; % of the profiled total)")
+    print("| part | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    parts = [p for p, _ in PARTS] + ["other"]
+    totals = [sum(r["parts"].values()) or 1.0 for r in results]
+    for part in parts:
+        cells = [f"{r['parts'].get(part, 0.0):.3f} ({100 * r['parts'].get(part, 0.0) / tot:.0f} %)" for r, tot in zip(results, totals)]
+        print(f"| {part} | " + " | ".join(cells) + " |")
+    print("| **step wall time (median)** | " + " | ".join(f"**{r['seconds']:.3f} s**" for r in results) + " |")
+    print("| peak memory | " + " | ".join(f"{r['peak_mib']:.0f} MiB" for r in results) + " |")
+    if len(results) > 1:
+        base = results[-1]
+        for r in results[:-1]:
+            print(f"{r['model']} / {base['model']}: {r['seconds'] / base['seconds']:.2f}x time, "
+                  f"{r['peak_mib'] / base['peak_mib']:.2f}x peak memory")
+
+
+def ab(commit: str, job: dict, rounds: int) -> None:
+    """Alternate this tree's MambaNO step with ``commit``'s (a temporary worktree)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "old"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit], check=True,
+                       capture_output=True)
+        try:
+            old, new = [], []
+            for _ in range(rounds):
+                old.append(run_worker({**job, "root": str(tree), "profile": False})["seconds"])
+                new.append(run_worker({**job, "root": str(ROOT), "profile": False})["seconds"])
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    mo, mn = statistics.median(old), statistics.median(new)
+    print(f"\nA/B {job['model']} step (batch {job['batch']}, {job['size']}^2), {rounds} alternating rounds of "
+          f"{job['repeats']} steps: {commit} {mo:.3f} s (all {', '.join(f'{t:.2f}' for t in old)}), "
+          f"this tree {mn:.3f} s (all {', '.join(f'{t:.2f}' for t in new)}): {mo / mn:.2f}x faster")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["mambano", "cno"])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--ab", metavar="COMMIT", help="also time the MambaNO step at COMMIT")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip-roofline", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(profile_worker(json.loads(args.worker))))
+        return
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    threads = args.threads or torch.get_num_threads()
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} thread(s); "
+          f"load average {os.getloadavg()[0]:.2f}")
+    job = {"batch": args.batch, "size": args.size, "threads": threads, "repeats": args.repeats, "root": str(ROOT)}
+    results = [run_worker({**job, "model": m, "profile": True}) for m in args.models]
+    _print_profile(results)
+    if not args.skip_roofline:
+        roofline(threads, args.batch)
+    if args.ab:
+        ab(args.ab, {**job, "model": "mambano"}, args.rounds)
+
+
+if __name__ == "__main__":
+    main()

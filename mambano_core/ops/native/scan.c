@@ -1,0 +1,398 @@
+/* Cross selective scan of MambaNO's SS2D on the CPU: Mamba's recurrence (Gu & Dao 2023, Alg. 2)
+ * run along the grid's row-major, column-major and reversed orders (VMamba's cross-scan),
+ * h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t,  y_t = <C_t, h_t> + D u_t,
+ * delta_t = softplus(dt_t + bias), the directions' outputs summed on the grid.
+ *
+ * The directions are read from the grid by index (no flipped or transposed copies), and each
+ * direction's output is written back to grid positions. Work unit: one (batch, direction);
+ * inside it, time chunks of T steps are gathered into small buffers that stay in L1/L2, and
+ * every channel of the unit runs its recurrence over the chunk, its N-state held in vectors.
+ * The backward recomputes a chunk's states from the checkpoint stored at the chunk's start.
+ *
+ * Layouts (float32, contiguous, grid order p = h * W + w):
+ *   proj  (batch, L, P), P = K (d + 2N): direction k's dt (d), B (N), C (N) at column k (d + 2N)
+ *   u     (batch, L, d)          the scanned input, channels last
+ *   A     (K, d, N), D, bias (K, d)
+ *   out   (batch, K, L, d)       each direction's output on the grid (the caller sums over K)
+ *   ckpt  (batch, K, nchunks, d, N) states at the chunk starts (forward with store)
+ * Sums run in a fixed order, so results do not depend on the thread count.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline v8 v8_load(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
+static inline void v8_store(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+static inline v8 v8_set1(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+static inline v8 v8_select(v8i mask, v8 a, v8 b) { return (v8)((mask & (v8i)a) | (~mask & (v8i)b)); }
+/* Lane-wise loops that gcc turns into single max/min instructions (a blend-free clamp). */
+static inline v8 v8_max(v8 a, v8 b) {
+    v8 r;
+    for (int j = 0; j < 8; j++) r[j] = a[j] > b[j] ? a[j] : b[j];
+    return r;
+}
+static inline v8 v8_min(v8 a, v8 b) {
+    v8 r;
+    for (int j = 0; j < 8; j++) r[j] = a[j] < b[j] ? a[j] : b[j];
+    return r;
+}
+
+static inline float v8_hsum(v8 a) {
+    /* fixed order: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)) */
+    float s0 = a[0] + a[4], s1 = a[1] + a[5], s2 = a[2] + a[6], s3 = a[3] + a[7];
+    return (s0 + s2) + (s1 + s3);
+}
+
+/* exp(x), Cephes expf: range reduction by ln 2, degree-6 polynomial; relative error ~1e-7.
+ * Inputs below -87.3 give ~1e-38 instead of 0 (harmless as a decay factor). */
+static inline v8 v8_exp(v8 x) {
+    const v8 magic = v8_set1(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+    x = v8_min(v8_max(x, v8_set1(-87.33654f)), v8_set1(88.3762626647949f));
+    v8 n = (x * v8_set1(1.44269504088896341f) + magic) - magic;
+    v8 r = x - n * v8_set1(0.693359375f) - n * v8_set1(-2.12194440e-4f);
+    v8 p = v8_set1(1.9875691500E-4f);
+    p = p * r + v8_set1(1.3981999507E-3f);
+    p = p * r + v8_set1(8.3334519073E-3f);
+    p = p * r + v8_set1(4.1665795894E-2f);
+    p = p * r + v8_set1(1.6666665459E-1f);
+    p = p * r + v8_set1(5.0000001201E-1f);
+    p = p * (r * r) + r + v8_set1(1.0f);
+    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
+    return p * (v8)e;
+}
+
+/* log(x) for x >= 1 (Cephes logf). */
+static inline v8 v8_log(v8 x) {
+    v8i bits = (v8i)x;
+    v8i e = ((bits >> 23) & 0xff) - 126;
+    v8 m = (v8)((bits & 0x007fffff) | 0x3f000000); /* mantissa in [0.5, 1) */
+    v8i small = m < v8_set1(0.707106781186547524f);
+    v8 ef = __builtin_convertvector(e + small, v8); /* small is -1 where true */
+    m = v8_select(small, m + m, m) - v8_set1(1.0f);
+    v8 z = m * m;
+    v8 p = v8_set1(7.0376836292E-2f);
+    p = p * m + v8_set1(-1.1514610310E-1f);
+    p = p * m + v8_set1(1.1676998740E-1f);
+    p = p * m + v8_set1(-1.2420140846E-1f);
+    p = p * m + v8_set1(1.4249322787E-1f);
+    p = p * m + v8_set1(-1.6668057665E-1f);
+    p = p * m + v8_set1(2.0000714765E-1f);
+    p = p * m + v8_set1(-2.4999993993E-1f);
+    p = p * m + v8_set1(3.3333331174E-1f);
+    v8 y = p * m * z + ef * v8_set1(-2.12194440e-4f) - z * v8_set1(0.5f);
+    return m + y + ef * v8_set1(0.693359375f);
+}
+
+/* softplus(x) = log1p(exp(x)) (x for x > 20, as Mamba) and its derivative sigmoid(x).
+ * log1p(y) = log(1 + y) * y / ((1 + y) - 1) keeps full precision for small y. */
+static inline void v8_softplus(v8 x, v8 *sp, v8 *sig) {
+    v8i big = x > v8_set1(20.0f);
+    v8 y = v8_exp(v8_min(x, v8_set1(20.0f)));
+    v8 u = v8_set1(1.0f) + y;
+    v8 um1 = u - v8_set1(1.0f);
+    v8i exact = um1 == v8_set1(0.0f);
+    v8 l1p = v8_select(exact, y, v8_log(u) * (y / v8_select(exact, v8_set1(1.0f), um1)));
+    *sp = v8_select(big, x, l1p);
+    *sig = v8_select(big, v8_set1(1.0f), y / u);
+}
+
+static inline float softplus1(float x, float *sig) {
+    if (x > 20.0f) { *sig = 1.0f; return x; }
+    float y = expf(x);
+    *sig = y / (1.0f + y);
+    return log1pf(y);
+}
+
+/* Grid index of step t of direction k (0 row-major, 1 column-major, 2 and 3 reversed). */
+static inline int64_t grid_index(int64_t t, int64_t k, int64_t H, int64_t W) {
+    int64_t L = H * W;
+    if (k >= 2) t = L - 1 - t;
+    if ((k & 1) == 0) return t;
+    return (t % H) * W + t / H;
+}
+
+typedef struct {
+    int64_t batch, H, W, K, d, N, T, nchunks, P;
+} Dims;
+
+typedef struct { /* per-thread scratch, T steps */
+    float *dt, *sig, *u, *b, *c, *y, *dy, *ddt, *du, *db, *dc, *hs, *das;
+    int64_t *pos;
+} Scratch;
+
+static int scratch_alloc(Scratch *s, const Dims *g, int backward) {
+    int64_t td = g->T * g->d, tn = g->T * g->N;
+    size_t floats = (size_t)(4 * td + 3 * tn) + (backward ? (size_t)(3 * td + 3 * tn) : 0);
+    float *base = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+    s->pos = malloc(sizeof(int64_t) * (size_t)g->T);
+    if (!base || !s->pos) { free(base); free(s->pos); return -1; }
+    s->dt = base; s->sig = s->dt + td; s->u = s->sig + td; s->y = s->u + td;
+    s->b = s->y + td; s->c = s->b + tn; s->das = s->c + tn;
+    if (backward) {
+        s->dy = s->das + tn; s->ddt = s->dy + td; s->du = s->ddt + td;
+        s->db = s->du + td; s->dc = s->db + tn; s->hs = s->dc + tn;
+    }
+    return 0;
+}
+
+/* Gather steps [t0, t0 + n) of direction k for batch b into the scratch (softplus applied). */
+static void gather(const Dims *g, Scratch *s, int64_t b, int64_t k, int64_t t0, int64_t n,
+                   const float *restrict proj, const float *restrict u, const float *restrict bias) {
+    const int64_t d = g->d, N = g->N, col = k * (d + 2 * N);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t p = grid_index(t0 + i, k, g->H, g->W);
+        s->pos[i] = p;
+        const float *row = proj + (b * g->H * g->W + p) * g->P + col;
+        memcpy(s->dt + i * d, row, sizeof(float) * (size_t)d);
+        memcpy(s->b + i * N, row + d, sizeof(float) * (size_t)N);
+        memcpy(s->c + i * N, row + d + N, sizeof(float) * (size_t)N);
+        memcpy(s->u + i * d, u + (b * g->H * g->W + p) * d, sizeof(float) * (size_t)d);
+    }
+    const float *bk = bias + k * d;
+    for (int64_t i = 0; i < n; i++) {
+        float *row = s->dt + i * d, *sg = s->sig + i * d;
+        int64_t c = 0;
+        for (; c + 8 <= d; c += 8) {
+            v8 sp, sig;
+            v8_softplus(v8_load(row + c) + v8_load(bk + c), &sp, &sig);
+            v8_store(row + c, sp);
+            v8_store(sg + c, sig);
+        }
+        for (; c < d; c++) row[c] = softplus1(row[c] + bk[c], sg + c);
+    }
+}
+
+#define MAXNV 8 /* N up to 64 */
+
+/* One channel's recurrence over a chunk: state h (NV vectors) advanced n steps; y written. */
+static inline __attribute__((always_inline)) void chunk_forward(
+    const Dims *g, Scratch *s, int64_t n, int64_t c, const float *restrict a, float dcoef,
+    float *restrict h, const int NV) {
+    const int64_t d = g->d, N = g->N;
+    v8 hv[MAXNV], av[MAXNV];
+    for (int j = 0; j < NV; j++) { hv[j] = v8_load(h + 8 * j); av[j] = v8_load(a + 8 * j); }
+    /* The decays first, for all steps: independent exps keep the vector units busy; the
+     * recurrence below then waits only on its own multiply-adds. */
+    for (int64_t i = 0; i < n; i++) {
+        v8 dtv = v8_set1(s->dt[i * d + c]);
+        for (int j = 0; j < NV; j++) v8_store(s->das + i * N + 8 * j, v8_exp(dtv * av[j]));
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float dt = s->dt[i * d + c], x = s->u[i * d + c];
+        v8 dtx = v8_set1(dt * x), acc = v8_set1(0.0f);
+        const float *bi = s->b + i * N, *ci = s->c + i * N, *ei = s->das + i * N;
+        for (int j = 0; j < NV; j++) {
+            hv[j] = v8_load(ei + 8 * j) * hv[j] + dtx * v8_load(bi + 8 * j);
+            acc += v8_load(ci + 8 * j) * hv[j];
+        }
+        s->y[i * d + c] = v8_hsum(acc) + dcoef * x;
+    }
+    for (int j = 0; j < NV; j++) v8_store(h + 8 * j, hv[j]);
+}
+
+static void unit_forward(const Dims *g, Scratch *s, float *restrict state, int64_t b, int64_t k,
+                         const float *proj, const float *u, const float *A, const float *D,
+                         const float *bias, float *out, float *ckpt, int store) {
+    const int64_t d = g->d, N = g->N, L = g->H * g->W, NV = N / 8;
+    memset(state, 0, sizeof(float) * (size_t)(d * N));
+    for (int64_t ch = 0; ch < g->nchunks; ch++) {
+        int64_t t0 = ch * g->T, n = L - t0 < g->T ? L - t0 : g->T;
+        gather(g, s, b, k, t0, n, proj, u, bias);
+        if (store)
+            memcpy(ckpt + (((b * g->K + k) * g->nchunks + ch) * d) * N, state, sizeof(float) * (size_t)(d * N));
+        for (int64_t c = 0; c < d; c++) {
+            const float *a = A + (k * d + c) * N;
+            if (NV == 2) chunk_forward(g, s, n, c, a, D[k * d + c], state + c * N, 2);
+            else chunk_forward(g, s, n, c, a, D[k * d + c], state + c * N, (int)NV);
+        }
+        float *o = out + (b * g->K + k) * L * d;
+        for (int64_t i = 0; i < n; i++) memcpy(o + s->pos[i] * d, s->y + i * d, sizeof(float) * (size_t)d);
+    }
+}
+
+static int dims_check(Dims *g) {
+    if (g->N % 8 != 0 || g->N / 8 > MAXNV || g->T < 1) return -2;
+    g->nchunks = (g->H * g->W + g->T - 1) / g->T;
+    g->P = g->K * (g->d + 2 * g->N);
+    return 0;
+}
+
+int cross_scan_fwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
+                   const float *proj, const float *u, const float *A, const float *D, const float *bias,
+                   float *out, float *ckpt, int store, int nthreads) {
+    Dims g = {batch, H, W, K, d, N, T, 0, 0};
+    int err = dims_check(&g);
+    if (err) return err;
+#pragma omp parallel num_threads(nthreads) reduction(| : err)
+    {
+        Scratch s;
+        float *state = malloc(sizeof(float) * (size_t)(d * N));
+        int ok = scratch_alloc(&s, &g, 0) == 0 && state;
+        if (!ok) err |= -1;
+#pragma omp for schedule(static)
+        for (int64_t unit = 0; unit < batch * K; unit++)
+            if (ok) unit_forward(&g, &s, state, unit / K, unit % K, proj, u, A, D, bias, out, ckpt, store);
+        if (ok) { free(s.dt); free(s.pos); }
+        free(state);
+    }
+    return err;
+}
+
+/* One channel's backward over a chunk: recompute the states from h0, then the adjoint pass.
+ * gcarry holds dA_{t+1} * G_{t+1} from the later chunk; dA/dD/dbias accumulate per channel. */
+static inline __attribute__((always_inline)) void chunk_backward(
+    const Dims *g, Scratch *s, int64_t n, int64_t c, const float *restrict a, float dcoef,
+    const float *restrict h0, float *restrict gcarry, float *restrict dA, float *dD, float *dbias,
+    const int NV) {
+    const int64_t d = g->d, N = g->N;
+    v8 hv[MAXNV], av[MAXNV], gv[MAXNV], dav[MAXNV], h0v[MAXNV];
+    for (int j = 0; j < NV; j++) {
+        h0v[j] = hv[j] = v8_load(h0 + 8 * j);
+        av[j] = v8_load(a + 8 * j);
+        gv[j] = v8_load(gcarry + 8 * j);
+        dav[j] = v8_set1(0.0f);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        v8 dtv = v8_set1(s->dt[i * d + c]);
+        for (int j = 0; j < NV; j++) v8_store(s->das + i * N + 8 * j, v8_exp(dtv * av[j]));
+    }
+    for (int64_t i = 0; i < n; i++) {
+        v8 dtx = v8_set1(s->dt[i * d + c] * s->u[i * d + c]);
+        const float *bi = s->b + i * N;
+        for (int j = 0; j < NV; j++) {
+            hv[j] = v8_load(s->das + i * N + 8 * j) * hv[j] + dtx * v8_load(bi + 8 * j);
+            v8_store(s->hs + i * N + 8 * j, hv[j]);
+        }
+    }
+    float dd = 0.0f, db = 0.0f;
+    for (int64_t i = n - 1; i >= 0; i--) {
+        float dy = s->dy[i * d + c], dt = s->dt[i * d + c], x = s->u[i * d + c];
+        v8 dyv = v8_set1(dy), dtx = v8_set1(dt * x), dtv = v8_set1(dt);
+        v8 sb = v8_set1(0.0f), sa = v8_set1(0.0f);
+        const float *bi = s->b + i * N, *ci = s->c + i * N, *hp = i > 0 ? s->hs + (i - 1) * N : 0;
+        float *dbi = s->db + i * N, *dci = s->dc + i * N;
+        for (int j = 0; j < NV; j++) {
+            v8 G = gv[j] + v8_load(ci + 8 * j) * dyv;
+            v8 hprev = hp ? v8_load(hp + 8 * j) : h0v[j];
+            v8 e = v8_load(s->das + i * N + 8 * j);
+            v8_store(dci + 8 * j, v8_load(dci + 8 * j) + dyv * v8_load(s->hs + i * N + 8 * j));
+            v8_store(dbi + 8 * j, v8_load(dbi + 8 * j) + G * dtx);
+            sb += G * v8_load(bi + 8 * j);
+            v8 q = G * e * hprev; /* dL/d(delta A) */
+            dav[j] += q * dtv;
+            sa += q * av[j];
+            gv[j] = G * e;
+        }
+        float sB = v8_hsum(sb);
+        float ddelta = v8_hsum(sa) + x * sB;
+        s->du[i * d + c] = dt * sB + dcoef * dy;
+        dd += dy * x;
+        float dpre = ddelta * s->sig[i * d + c];
+        s->ddt[i * d + c] = dpre;
+        db += dpre;
+    }
+    for (int j = 0; j < NV; j++) {
+        v8_store(gcarry + 8 * j, gv[j]);
+        v8_store(dA + 8 * j, v8_load(dA + 8 * j) + dav[j]);
+    }
+    *dD += dd;
+    *dbias += db;
+}
+
+static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int64_t b, int64_t k,
+                          const float *proj, const float *u, const float *A, const float *D,
+                          const float *bias, const float *ckpt, const float *dout, float *dproj,
+                          float *du, float *dA, float *dD, float *dbias) {
+    const int64_t d = g->d, N = g->N, L = g->H * g->W, NV = N / 8, unit = b * g->K + k;
+    memset(gstate, 0, sizeof(float) * (size_t)(d * N));
+    float *dAu = dA + unit * d * N, *dDu = dD + unit * d, *dbu = dbias + unit * d;
+    memset(dAu, 0, sizeof(float) * (size_t)(d * N));
+    memset(dDu, 0, sizeof(float) * (size_t)d);
+    memset(dbu, 0, sizeof(float) * (size_t)d);
+    for (int64_t ch = g->nchunks - 1; ch >= 0; ch--) {
+        int64_t t0 = ch * g->T, n = L - t0 < g->T ? L - t0 : g->T;
+        gather(g, s, b, k, t0, n, proj, u, bias);
+        for (int64_t i = 0; i < n; i++)
+            memcpy(s->dy + i * d, dout + (b * L + s->pos[i]) * d, sizeof(float) * (size_t)d);
+        memset(s->db, 0, sizeof(float) * (size_t)(n * N));
+        memset(s->dc, 0, sizeof(float) * (size_t)(n * N));
+        const float *h0 = ckpt + ((unit * g->nchunks + ch) * d) * N;
+        for (int64_t c = 0; c < d; c++) {
+            const float *a = A + (k * d + c) * N;
+            if (NV == 2)
+                chunk_backward(g, s, n, c, a, D[k * d + c], h0 + c * N, gstate + c * N, dAu + c * N,
+                               dDu + c, dbu + c, 2);
+            else
+                chunk_backward(g, s, n, c, a, D[k * d + c], h0 + c * N, gstate + c * N, dAu + c * N,
+                               dDu + c, dbu + c, (int)NV);
+        }
+        const int64_t col = k * (d + 2 * N);
+        float *duk = du + unit * L * d;
+        for (int64_t i = 0; i < n; i++) {
+            float *row = dproj + (b * L + s->pos[i]) * g->P + col;
+            memcpy(row, s->ddt + i * d, sizeof(float) * (size_t)d);
+            memcpy(row + d, s->db + i * N, sizeof(float) * (size_t)N);
+            memcpy(row + d + N, s->dc + i * N, sizeof(float) * (size_t)N);
+            memcpy(duk + s->pos[i] * d, s->du + i * d, sizeof(float) * (size_t)d);
+        }
+    }
+}
+
+int cross_scan_bwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
+                   const float *proj, const float *u, const float *A, const float *D, const float *bias,
+                   const float *ckpt, const float *dout, float *dproj, float *du, float *dA, float *dD,
+                   float *dbias, int nthreads) {
+    Dims g = {batch, H, W, K, d, N, T, 0, 0};
+    int err = dims_check(&g);
+    if (err) return err;
+#pragma omp parallel num_threads(nthreads) reduction(| : err)
+    {
+        Scratch s;
+        float *gstate = malloc(sizeof(float) * (size_t)(d * N));
+        int ok = scratch_alloc(&s, &g, 1) == 0 && gstate;
+        if (!ok) err |= -1;
+#pragma omp for schedule(static)
+        for (int64_t unit = 0; unit < batch * K; unit++)
+            if (ok)
+                unit_backward(&g, &s, gstate, unit / K, unit % K, proj, u, A, D, bias, ckpt, dout, dproj,
+                              du, dA, dD, dbias);
+        if (ok) { free(s.dt); free(s.pos); }
+        free(gstate);
+    }
+    return err;
+}
+
+/* Roofline probes (one thread): seconds for `iters` rounds of 8 independent vector FMA chains,
+ * and for `reps` passes of the vector exp over n floats (in cache). */
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+double probe_fma(int64_t iters, float *sink) {
+    v8 acc[8], m = v8_set1(0.999999f), a = v8_set1(1e-7f);
+    for (int j = 0; j < 8; j++) acc[j] = v8_set1((float)j);
+    double t = now();
+    for (int64_t i = 0; i < iters; i++)
+        for (int j = 0; j < 8; j++) acc[j] = acc[j] * m + a;
+    t = now() - t;
+    v8 s = acc[0];
+    for (int j = 1; j < 8; j++) s += acc[j];
+    *sink = v8_hsum(s);
+    return t;
+}
+
+double probe_exp(float *buf, int64_t n, int64_t reps) {
+    /* independent elements: the first half of buf in, the second half out */
+    int64_t half = n / 2;
+    double t = now();
+    for (int64_t r = 0; r < reps; r++)
+        for (int64_t i = 0; i + 8 <= half; i += 8) v8_store(buf + half + i, v8_exp(v8_load(buf + i) * v8_set1(-(float)(r & 7))));
+    return now() - t;
+}

@@ -1,0 +1,158 @@
+"""MambaNO's cross selective scan (all directions in one call) through the native CPU kernel.
+
+SS2D (VMamba; MambaNO, Zheng et al., NeurIPS 2024) scans the grid along row-major, column-major
+and both reversed orders with Mamba's recurrence (Gu & Dao 2023, Alg. 2) and sums the outputs on
+the grid. The generic path materialises the four orders (:func:`~mambano_core.ops.cross_scan.cross_scan`),
+projects them, runs :func:`~mambano_core.ops.scan.selective_scan_fn` and merges. Here the kernel
+(``ops/native/scan.c``) reads every direction from the grid by index, takes the projections in
+grid order and writes each direction's output back to grid positions: no flipped, transposed
+or concatenated copies, channels-last in and out (the layout of SS2D's LayerNorm).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+
+import torch
+from torch import Tensor
+
+from mambano_core.ops import native
+
+#: Floats per gathered time-chunk buffer (steps x channels): keeps a chunk in L1/L2.
+CHUNK_FLOATS = 8192
+
+
+def _lib() -> ctypes.CDLL | None:
+    lib = native.load("scan")
+    if lib is not None and not getattr(lib, "_typed", False):
+        i64, ptr = ctypes.c_int64, ctypes.c_void_p
+        lib.cross_scan_fwd.argtypes = [i64] * 7 + [ptr] * 7 + [ctypes.c_int, ctypes.c_int]
+        lib.cross_scan_bwd.argtypes = [i64] * 7 + [ptr] * 12 + [ctypes.c_int]
+        lib.cross_scan_fwd.restype = lib.cross_scan_bwd.restype = ctypes.c_int
+        lib.probe_fma.argtypes = [i64, ptr]
+        lib.probe_exp.argtypes = [ptr, i64, i64]
+        lib.probe_fma.restype = lib.probe_exp.restype = ctypes.c_double
+        lib._typed = True
+    return lib
+
+
+def native_cross_scan_available() -> bool:
+    """Whether the native kernel is compiled and loaded here (compiles it at the first call)."""
+    return _lib() is not None
+
+
+def supports(x: Tensor, dstate: int) -> bool:
+    """Whether :func:`cross_selective_scan` runs for this input and state size."""
+    return (
+        x.device.type == "cpu" and x.dtype == torch.float32 and dstate % 8 == 0 and dstate <= 64
+        and native_cross_scan_available()
+    )  # fmt: skip
+
+
+def chunk_steps(dim: int) -> int:
+    """Time steps per chunk (and between state checkpoints) for ``dim`` channels."""
+    return max(16, min(256, 1 << max(0, (CHUNK_FLOATS // max(dim, 1)).bit_length() - 1)))
+
+
+def _ptr(t: Tensor) -> int:
+    return t.data_ptr()
+
+
+def _check(code: int, what: str) -> None:
+    if code != 0:
+        raise RuntimeError(f"native cross scan {what} failed (code {code}: out of memory or bad sizes)")
+
+
+class _CrossScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, proj, u, A, D, bias, height, width, directions):  # type: ignore[override]
+        batch, length, dim = u.shape
+        n = A.shape[-1]
+        steps = chunk_steps(dim)
+        store = torch.is_grad_enabled() or any(ctx.needs_input_grad[:5])
+        out = u.new_empty((batch, directions, length, dim))
+        ckpt = u.new_empty((batch, directions, math.ceil(length / steps), dim, n) if store else (1,))
+        _check(
+            _lib().cross_scan_fwd(
+                batch, height, width, directions, dim, n, steps, *map(_ptr, (proj, u, A, D, bias, out, ckpt)),
+                int(store), native.threads(),
+            ),
+            "forward",
+        )  # fmt: skip
+        ctx.save_for_backward(proj, u, A, D, bias, ckpt)
+        ctx.grid = (height, width, directions, steps)
+        return out[:, 0] if directions == 1 else out.sum(1)
+
+    @staticmethod
+    def backward(ctx, dy):  # type: ignore[override]
+        proj, u, A, D, bias, ckpt = ctx.saved_tensors
+        height, width, directions, steps = ctx.grid
+        batch, length, dim = u.shape
+        n = A.shape[-1]
+        dy = dy.contiguous()
+        dproj = torch.empty_like(proj)
+        du = u.new_empty((batch, directions, length, dim))
+        dA = u.new_empty((batch, directions, dim, n))
+        dD, dbias = u.new_empty((batch, directions, dim)), u.new_empty((batch, directions, dim))
+        _check(
+            _lib().cross_scan_bwd(
+                batch, height, width, directions, dim, n, steps,
+                *map(_ptr, (proj, u, A, D, bias, ckpt, dy, dproj, du, dA, dD, dbias)), native.threads(),
+            ),
+            "backward",
+        )  # fmt: skip
+        du = du[:, 0] if directions == 1 else du.sum(1)
+        return dproj, du, dA.sum(0), dD.sum(0), dbias.sum(0), None, None, None
+
+
+def cross_selective_scan(
+    proj: Tensor, u: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor, height: int, width: int
+) -> Tensor:
+    """Selective scan of every direction of a grid, summed on the grid (softplus step sizes).
+
+    Parameters
+    ----------
+    proj
+        ``(batch, L, K (d + 2N))``: per direction ``k`` the pre-bias step sizes (``d``), then
+        ``B`` (``N``) and ``C`` (``N``), at grid positions ``p = h * width + w``.
+    u
+        ``(batch, L, d)`` the scanned input, channels last, grid order.
+    A, D, delta_bias
+        ``(K, d, N)``, ``(K, d)``, ``(K, d)``; ``K`` (1, 2 or 4) directions in the order of
+        :data:`~mambano_core.ops.cross_scan.DIRECTIONS`.
+
+    Returns
+    -------
+    Tensor
+        ``(batch, L, d)``: the sum over directions of ``y_t = <C_t, h_t> + D u_t``.
+    """
+    directions, dim, n = A.shape
+    batch, length, _ = u.shape
+    if length != height * width or tuple(proj.shape) != (batch, length, directions * (dim + 2 * n)):
+        raise ValueError(f"cross scan shapes do not match: proj {tuple(proj.shape)}, u {tuple(u.shape)}, A {tuple(A.shape)}")
+    if not supports(u, n):
+        raise RuntimeError("the native cross scan needs float32 CPU tensors, N a multiple of 8, and a C compiler")
+    args = [t.contiguous() for t in (proj, u, A, D, delta_bias)]
+    return _CrossScan.apply(*args, height, width, directions)
+
+
+def probe_vector_throughput(seconds: float = 0.2) -> dict[str, float]:
+    """Single-thread vector throughput of this machine, measured with the kernel's own code.
+
+    Returns ``fma_ns``: nanoseconds per float32 multiply-add (8 independent vector chains), and
+    ``exp_ns``: nanoseconds per float32 exp of the kernel's vectorised exp (in L1).
+    """
+    lib = _lib()
+    if lib is None:
+        raise RuntimeError("the native scan library is not available")
+    sink = ctypes.c_float()
+    iters = 1 << 20
+    while (t := lib.probe_fma(iters, ctypes.addressof(sink))) < seconds:
+        iters *= 2
+    fma_ns = t * 1e9 / (iters * 8 * 8)
+    buf = torch.rand(4096)
+    reps = 64
+    while (t := lib.probe_exp(buf.data_ptr(), buf.numel(), reps)) < seconds:
+        reps *= 2
+    return {"fma_ns": fma_ns, "exp_ns": t * 1e9 / (reps * (buf.numel() // 2))}
