@@ -90,6 +90,10 @@ def profile_worker(job: dict) -> dict:
     torch.manual_seed(0)
     if job["threads"]:
         torch.set_num_threads(job["threads"])
+    sys.path.insert(0, job["root"])  # mambano_core from the tree under test
+    from mambano_core.memory import keep_freed_memory
+
+    keep_freed_memory()  # as training does
     model = _build(job["model"], Path(job["root"])).train()
     x = torch.randn(job["batch"], 1, job["size"], job["size"])
 
@@ -141,7 +145,10 @@ def roofline(threads: int, batch: int = 16, repeats: int = 3) -> None:
     """Time MambaNO's level-0 scan call with the native kernel and print it against the bound."""
     import torch
 
+    from mambano_core.memory import keep_freed_memory
     from mambano_core.ops.scan.cross import cross_selective_scan, native_cross_scan_available
+
+    keep_freed_memory()
 
     if not native_cross_scan_available():
         print("roofline: the native scan kernel is not available (no C compiler?)")
@@ -150,13 +157,13 @@ def roofline(threads: int, batch: int = 16, repeats: int = 3) -> None:
     torch.set_num_threads(threads)
     K, d, N, H, W = 4, 32, 16, 64, 64
     L = H * W
-    proj = (torch.randn(batch, L, K * (d + 2 * N)) * 0.5).requires_grad_()
-    u = torch.randn(batch, L, d)
+    weight = (torch.randn(K * (d + 2 * N), d) * d**-0.5).requires_grad_()
+    u = torch.randn(batch, L, d, requires_grad=True)
     A, D, bias = -torch.rand(K, d, N) * 3 - 0.5, torch.randn(K, d), torch.randn(K, d) * 0.5 - 2
     fwd, bwd = [], []
     for _ in range(repeats + 1):
         t0 = time.perf_counter()
-        y = cross_selective_scan(proj, u, A, D, bias, H, W)
+        y = cross_selective_scan(u, weight, A, D, bias, H, W)
         t1 = time.perf_counter()
         y.backward(torch.ones_like(y))
         fwd.append(t1 - t0)

@@ -133,9 +133,9 @@ def test_shape_mismatch_is_refused():
     u = torch.randn(1, 12, 8)
     A, D, bias = -torch.ones(4, 8, 16), torch.ones(4, 8), torch.zeros(4, 8)
     with pytest.raises(ValueError, match="do not match"):
-        cross.cross_selective_scan(torch.randn(1, 12, 4 * 40 - 1), u, A, D, bias, 3, 4)
+        cross.cross_selective_scan(u, torch.randn(4 * 40 - 1, 8), A, D, bias, 3, 4)
     with pytest.raises(ValueError, match="do not match"):
-        cross.cross_selective_scan(torch.randn(1, 12, 4 * 40), u, A, D, bias, 4, 4)
+        cross.cross_selective_scan(u, torch.randn(4 * 40, 8), A, D, bias, 4, 4)
 
 
 def _child_scan(queue) -> None:

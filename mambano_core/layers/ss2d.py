@@ -159,9 +159,8 @@ class SS2D(nn.Module):
         w_dt, w_b, w_c = torch.split(self.x_proj_weight, [self.dt_rank, self.d_state, self.d_state], dim=1)
         # Per direction: delta = W_dtproj W_dt x, then B, C; one product gives all (grid order).
         w_all = torch.cat([torch.matmul(self.dt_proj_weight, w_dt), w_b, w_c], dim=1).flatten(0, 1)
-        proj = torch.matmul(u, w_all.t())
         y = native_cross.cross_selective_scan(
-            proj, u, -torch.exp(self.A_log), self.D, self.dt_proj_bias, height, width
+            u, w_all, -torch.exp(self.A_log), self.D, self.dt_proj_bias, height, width
         )
         return y.view(batch, height, width, dim)
 

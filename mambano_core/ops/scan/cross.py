@@ -65,12 +65,19 @@ def _check(code: int, what: str) -> None:
 
 
 class _CrossScan(torch.autograd.Function):
+    """(u, weight, A, D, bias) -> the merged scan output; the projection is recomputed, not stored.
+
+    ``proj = u @ weight.T`` (step sizes, B and C of every direction) is 8x the size of ``u`` at
+    MambaNO's first level; one extra product in the backward costs less than keeping it.
+    """
+
     @staticmethod
-    def forward(ctx, proj, u, A, D, bias, height, width, directions):  # type: ignore[override]
-        batch, length, dim = u.shape
-        n = A.shape[-1]
+    def forward(ctx, u, weight, A, D, bias, height, width):  # type: ignore[override]
+        directions, dim, n = A.shape
+        batch, length, _ = u.shape
         steps = chunk_steps(dim)
         store = torch.is_grad_enabled() or any(ctx.needs_input_grad[:5])
+        proj = torch.matmul(u, weight.t())
         out = u.new_empty((batch, directions, length, dim))
         ckpt = u.new_empty((batch, directions, math.ceil(length / steps), dim, n) if store else (1,))
         _check(
@@ -80,16 +87,18 @@ class _CrossScan(torch.autograd.Function):
             ),
             "forward",
         )  # fmt: skip
-        ctx.save_for_backward(proj, u, A, D, bias, ckpt)
-        ctx.grid = (height, width, directions, steps)
+        del proj
+        ctx.save_for_backward(u, weight, A, D, bias, ckpt)
+        ctx.grid = (height, width, steps)
         return out[:, 0] if directions == 1 else out.sum(1)
 
     @staticmethod
     def backward(ctx, dy):  # type: ignore[override]
-        proj, u, A, D, bias, ckpt = ctx.saved_tensors
-        height, width, directions, steps = ctx.grid
-        batch, length, dim = u.shape
-        n = A.shape[-1]
+        u, weight, A, D, bias, ckpt = ctx.saved_tensors
+        height, width, steps = ctx.grid
+        directions, dim, n = A.shape
+        batch, length, _ = u.shape
+        proj = torch.matmul(u, weight.t())
         dy = dy.contiguous()
         dproj = torch.empty_like(proj)
         du = u.new_empty((batch, directions, length, dim))
@@ -102,22 +111,25 @@ class _CrossScan(torch.autograd.Function):
             ),
             "backward",
         )  # fmt: skip
+        del proj
         du = du[:, 0] if directions == 1 else du.sum(1)
-        return dproj, du, dA.sum(0), dD.sum(0), dbias.sum(0), None, None, None
+        du.add_(torch.matmul(dproj, weight))
+        dweight = torch.matmul(dproj.reshape(-1, dproj.shape[-1]).t(), u.reshape(-1, dim))
+        return du, dweight, dA.sum(0), dD.sum(0), dbias.sum(0), None, None
 
 
 def cross_selective_scan(
-    proj: Tensor, u: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor, height: int, width: int
+    u: Tensor, weight: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor, height: int, width: int
 ) -> Tensor:
     """Selective scan of every direction of a grid, summed on the grid (softplus step sizes).
 
     Parameters
     ----------
-    proj
-        ``(batch, L, K (d + 2N))``: per direction ``k`` the pre-bias step sizes (``d``), then
-        ``B`` (``N``) and ``C`` (``N``), at grid positions ``p = h * width + w``.
     u
-        ``(batch, L, d)`` the scanned input, channels last, grid order.
+        ``(batch, L, d)`` the scanned input, channels last, grid order (``p = h * width + w``).
+    weight
+        ``(K (d + 2N), d)``: per direction ``k`` the rows giving the pre-bias step sizes
+        (``d``), then ``B`` (``N``) and ``C`` (``N``) from ``u``.
     A, D, delta_bias
         ``(K, d, N)``, ``(K, d)``, ``(K, d)``; ``K`` (1, 2 or 4) directions in the order of
         :data:`~mambano_core.ops.cross_scan.DIRECTIONS`.
@@ -129,12 +141,15 @@ def cross_selective_scan(
     """
     directions, dim, n = A.shape
     batch, length, _ = u.shape
-    if length != height * width or tuple(proj.shape) != (batch, length, directions * (dim + 2 * n)):
-        raise ValueError(f"cross scan shapes do not match: proj {tuple(proj.shape)}, u {tuple(u.shape)}, A {tuple(A.shape)}")
+    if length != height * width or tuple(weight.shape) != (directions * (dim + 2 * n), dim) or u.shape[-1] != dim:
+        raise ValueError(
+            f"cross scan shapes do not match: u {tuple(u.shape)}, weight {tuple(weight.shape)}, "
+            f"A {tuple(A.shape)}, grid {height}x{width}"
+        )
     if not supports(u, n):
         raise RuntimeError("the native cross scan needs float32 CPU tensors, N a multiple of 8, and a C compiler")
-    args = [t.contiguous() for t in (proj, u, A, D, delta_bias)]
-    return _CrossScan.apply(*args, height, width, directions)
+    args = [t.contiguous() for t in (u, weight, A, D, delta_bias)]
+    return _CrossScan.apply(*args, height, width)
 
 
 def probe_vector_throughput(seconds: float = 0.2) -> dict[str, float]:
