@@ -2,10 +2,11 @@
 
 Prints, for one forward+backward step (batch 16 at 64^2 by default, each model in a fresh process):
 
-1. the step's self CPU time by part (torch.profiler): scan forward, scan backward, alias-free
-   filters (activations, resampling blocks, the SiLU gate), convolutions, projections (matrix
-   products), normalisations, copies (copy/cat/flip/clone), pointwise, other; wall time and
-   peak resident memory of the step;
+1. the step's wall time by part, forward and backward together (module and autograd-node hooks,
+   see :class:`PartTimer`): scan forward, scan backward, alias-free activations (and resampling
+   blocks), the alias-free SiLU gate, convolutions, projections (linear maps), normalisations,
+   copies (permutes, reshapes, concatenations), the rest; the step's wall time (median of
+   unprofiled steps) and peak resident memory;
 2. a roofline line for the selective scan: the machine's vector throughput, measured in the same
    run with the kernel's own code (multiply-add and exp, every thread busy at once), the
    operations one state update needs (forward: 1 exp + 4 multiply-adds; backward: 1 exp + 12),
@@ -35,44 +36,115 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: (part, substrings of profiler event names), first match wins; matched case-insensitively.
-PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("scan backward", ("crossscanbackward", "fusedscanbackward", "scanbackward")),
-    ("scan forward", ("_crossscan", "_fusedscan", "selective_scan")),
-    ("alias-free filters", ("banded", "fir", "alias", "lrelu", "silugate", "upfirdn")),
-    ("convolutions", ("conv",)),
-    ("projections (matmul)", ("mm", "matmul", "linear", "addmm", "sharedinput")),
-    ("normalisations", ("norm",)),
-    ("copies", ("copy", "cat", "flip", "clone", "contiguous", "_to_copy", "index", "stack", "zero_", "fill_")),
-    ("pointwise", ("mul", "add", "sub", "div", "exp", "silu", "leaky", "relu", "gelu", "sum", "mean", "pow", "neg", "where", "sigmoid", "softplus")),
+#: Forward parts by module class name (hooks on every instance); the module's output node in the
+#: autograd graph is tagged with the same part, so its backward is counted there too.
+MODULE_PARTS = {
+    "AliasFreeLReLU": "alias-free activations",
+    "PointwiseLReLU": "alias-free activations",
+    "AliasFreeSiLU": "gate (alias-free SiLU)",
+    "SiLU": "gate (alias-free SiLU)",
+    "Conv2d": "convolutions",
+    "Linear": "projections (matmul)",
+    "LayerNorm": "normalisations",
+    "BatchNorm2d": "normalisations",
+}
+#: Backward nodes not tagged by a module, by substrings of their class name; first match wins.
+NODE_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("scan backward", ("NativeCrossScan", "FusedScan", "SelectiveScan", "ParallelScan")),
+    ("alias-free activations", ("FusedActivation", "BandedApply", "LeakyRelu")),
+    ("gate (alias-free SiLU)", ("Silu",)),
+    ("convolutions", ("Convolution",)),
+    ("projections (matmul)", ("Mm", "Addmm", "Bmm", "SharedInputMatmul", "Linear")),
+    ("normalisations", ("Norm",)),
+    ("copies", ("Copy", "Cat", "Flip", "Clone", "Permute", "Transpose", "View", "Reshape", "Split", "Chunk",
+                "Expand", "Contiguous", "Index", "Select", "Slice", "Stack", "Cross")),
 )
+PART_ORDER = ("scan forward", "scan backward", "alias-free activations", "gate (alias-free SiLU)", "convolutions",
+              "projections (matmul)", "normalisations", "copies", "rest of forward", "rest of backward",
+              "optimizer-free total")
 
 #: Operations per state update the scan needs (see the module docstring): (exps, multiply-adds).
 OPS_FORWARD = (1, 4)
 OPS_BACKWARD = (1, 12)
 
 
-def _part(name: str) -> str:
-    low = name.lower()
-    for part, keys in PARTS:
-        if any(k in low for k in keys):
+def _node_part(node) -> str:
+    tagged = node.metadata.get("part")
+    if tagged:
+        return tagged
+    name = type(node).__name__
+    for part, keys in NODE_PARTS:
+        if any(k in name for k in keys):
             return part
-    return "other"
+    return "rest of backward"
 
 
-#: Parts that own everything that runs inside them (a filter's matrix products are the filter's).
-OWNING_PARTS = ("scan backward", "scan forward", "alias-free filters", "convolutions")
+class PartTimer:
+    """Wall time of a training step by part, from module hooks (forward) and autograd node hooks.
 
+    torch.profiler slowed MambaNO's step 4-7x here (about 50,000 events), which distorts the
+    split; these hooks cost a few microseconds per module or node.
+    """
 
-def _attributed_part(event) -> str:
-    """The part of a profiler event: that of its innermost owning ancestor, else its own name's."""
-    node = event
-    while node is not None:
-        part = _part(node.name)
-        if part in OWNING_PARTS:
-            return part
-        node = node.cpu_parent
-    return _part(event.name)
+    def __init__(self, model) -> None:
+        self.times: dict[str, float] = {}  # forward
+        self.backward: dict[str, float] = {}
+        self._open: dict[int, float] = {}
+        for module in model.modules():
+            part = MODULE_PARTS.get(type(module).__name__)
+            if part:
+                module.register_forward_pre_hook(self._pre)
+                module.register_forward_hook(self._post(part))
+
+    def _add(self, part: str, seconds: float) -> None:
+        self.times[part] = self.times.get(part, 0.0) + seconds
+
+    def _add_backward(self, part: str, node) -> None:
+        self.backward[part] = self.backward.get(part, 0.0) + time.perf_counter() - self._open.pop(id(node))
+
+    def split(self, forward: float, backward: float) -> dict[str, float]:
+        """Forward and backward time per part; what no part claims is 'rest of forward/backward'."""
+        parts = {k: self.times.get(k, 0.0) + self.backward.get(k, 0.0) for k in {*self.times, *self.backward}}
+        parts.pop("rest of backward", None)
+        parts["rest of forward"] = forward - sum(self.times.values())
+        parts["rest of backward"] = backward - sum(v for k, v in self.backward.items() if k != "rest of backward")
+        parts["optimizer-free total"] = forward + backward
+        return parts
+
+    def _pre(self, module, args) -> None:
+        self._open[id(module)] = time.perf_counter()
+
+    def _post(self, part: str):
+        def hook(module, args, output) -> None:
+            self._add(part, time.perf_counter() - self._open.pop(id(module)))
+            if getattr(output, "grad_fn", None) is not None:
+                output.grad_fn.metadata["part"] = part
+
+        return hook
+
+    def wrap_scan(self, fn):
+        """``fn`` (the native cross scan) timed as the scan's forward."""
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            self._add("scan forward", time.perf_counter() - start)
+            return out
+
+        return timed
+
+    def hook_backward(self, root) -> None:
+        """Time every node of the graph under ``root`` in the coming backward."""
+        seen, stack = set(), [root]
+        while stack:
+            node = stack.pop()
+            if node is None or node in seen:
+                continue
+            seen.add(node)
+            part = _node_part(node)
+            node.register_prehook(lambda grads, n=node: self._open.__setitem__(id(n), time.perf_counter()) or None)
+            node.register_hook(lambda gi, go, n=node, p=part: self._add_backward(p, n) or None)
+            stack.extend(next_node for next_node, _ in node.next_functions)
 
 
 def _build(model: str, root: Path):
@@ -83,9 +155,8 @@ def _build(model: str, root: Path):
 
 
 def profile_worker(job: dict) -> dict:
-    """Profile ``job['steps']`` training steps of one model; self CPU seconds per part per step."""
+    """Time ``job['repeats']`` training steps of one model, then one more split by part."""
     import torch
-    from torch.profiler import ProfilerActivity, profile
 
     torch.manual_seed(0)
     if job["threads"]:
@@ -97,9 +168,18 @@ def profile_worker(job: dict) -> dict:
     model = _build(job["model"], Path(job["root"])).train()
     x = torch.randn(job["batch"], 1, job["size"], job["size"])
 
-    def step() -> None:
+    def step(timer: PartTimer | None = None) -> None:
         model.zero_grad(set_to_none=True)
-        model(x).square().mean().backward()
+        start = time.perf_counter()
+        loss = model(x).square().mean()
+        forward = time.perf_counter() - start
+        if timer is not None:
+            timer.hook_backward(loss.grad_fn)
+        start = time.perf_counter()
+        loss.backward()
+        if timer is not None:
+            timer.times["forward total"] = forward
+            timer.times["backward total"] = time.perf_counter() - start
 
     step()
     times = []
@@ -109,11 +189,15 @@ def profile_worker(job: dict) -> dict:
         times.append(time.perf_counter() - t)
     parts: dict[str, float] = {}
     if job["profile"]:
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            step()
-        for ev in prof.events():
-            part = _attributed_part(ev)
-            parts[part] = parts.get(part, 0.0) + ev.self_cpu_time_total / 1e6
+        timer = PartTimer(model)
+        try:
+            from mambano_core.ops.scan import cross
+
+            cross.cross_selective_scan = timer.wrap_scan(cross.cross_selective_scan)
+        except ImportError:
+            pass
+        step(timer)
+        parts = timer.split(timer.times.pop("forward total"), timer.times.pop("backward total"))
     return {
         "model": job["model"],
         "seconds": statistics.median(times),
@@ -188,16 +272,19 @@ def roofline(threads: int, batch: int = 16, repeats: int = 3) -> None:
 
 def _print_profile(results: list[dict]) -> None:
     names = [r["model"] for r in results]
-    print("\nstep profile (self CPU seconds per step; % of the profiled total)")
+    print("\nstep profile: wall seconds per step by part (forward and backward), % of the step")
     print("| part | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
-    parts = [p for p, _ in PARTS] + ["other"]
-    totals = [sum(r["parts"].values()) or 1.0 for r in results]
-    for part in parts:
-        cells = [f"{r['parts'].get(part, 0.0):.3f} ({100 * r['parts'].get(part, 0.0) / tot:.0f} %)" for r, tot in zip(results, totals)]
+    for part in PART_ORDER[:-1]:
+        cells = []
+        for r in results:
+            total = r["parts"].get("optimizer-free total", 1.0)
+            v = r["parts"].get(part, 0.0)
+            cells.append(f"{v:.3f} ({100 * v / total:.0f} %)")
         print(f"| {part} | " + " | ".join(cells) + " |")
-    print("| **step wall time (median)** | " + " | ".join(f"**{r['seconds']:.3f} s**" for r in results) + " |")
-    print("| peak memory | " + " | ".join(f"{r['peak_mib']:.0f} MiB" for r in results) + " |")
+    print("| **profiled step** | " + " | ".join(f"**{r['parts'].get('optimizer-free total', 0):.3f} s**" for r in results) + " |")
+    print("| step wall time, median of the unprofiled steps | " + " | ".join(f"{r['seconds']:.3f} s" for r in results) + " |")
+    print("| peak memory (RSS) | " + " | ".join(f"{r['peak_mib']:.0f} MiB" for r in results) + " |")
     if len(results) > 1:
         base = results[-1]
         for r in results[:-1]:

@@ -64,7 +64,7 @@ def _check(code: int, what: str) -> None:
         raise RuntimeError(f"native cross scan {what} failed (code {code}: out of memory or bad sizes)")
 
 
-class _CrossScan(torch.autograd.Function):
+class _NativeCrossScan(torch.autograd.Function):
     """(u, weight, A, D, bias) -> the merged scan output; the projection is recomputed, not stored.
 
     ``proj = u @ weight.T`` (step sizes, B and C of every direction) is 8x the size of ``u`` at
@@ -149,7 +149,7 @@ def cross_selective_scan(
     if not supports(u, n):
         raise RuntimeError("the native cross scan needs float32 CPU tensors, N a multiple of 8, and a C compiler")
     args = [t.contiguous() for t in (u, weight, A, D, delta_bias)]
-    return _CrossScan.apply(*args, height, width)
+    return _NativeCrossScan.apply(*args, height, width)
 
 
 def probe_vector_throughput(seconds: float = 0.2) -> dict[str, float]:
