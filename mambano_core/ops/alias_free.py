@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mambano_core.ops import fir_native
 from mambano_core.ops.banded import MatrixMap, StridedFIR, apply_last, apply_rows, fir_matrix
 from mambano_core.ops.filters import AxisPlan, FilterConfig, axis_plan
 
@@ -83,6 +84,8 @@ def filtered_lrelu(
         raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
     batch, channels, height, width = x.shape
     passes = _lrelu_passes(*lrelu_plans(height, width, scale, config), gain)
+    if fir_native.native_eligible(x):
+        return fir_native.fused_activation(x, bias, passes, fir_native.ACT_LRELU, slope)
     if bias is not None:
         x = x + bias.to(x.dtype)[None, :, None, None]
     images = x.reshape(batch * channels, height, width)
@@ -147,7 +150,10 @@ def alias_free_silu(x: Tensor, oversampling: int = 2) -> Tensor:
     if x.dim() != 4:
         raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
     batch, channels, height, width = x.shape
-    up_w, up_h, down_h, down_w = _gate_passes(height, width, int(oversampling))
+    passes = _gate_passes(height, width, int(oversampling))
+    if fir_native.native_eligible(x):
+        return fir_native.fused_activation(x, None, passes, fir_native.ACT_SILU)
+    up_w, up_h, down_h, down_w = passes
 
     def gate(images: Tensor) -> Tensor:
         fine = F.silu(apply_rows(apply_last(images, up_w), up_h))
@@ -187,3 +193,4 @@ def clear_filter_caches() -> None:
     _lrelu_passes.cache_clear()
     _gate_passes.cache_clear()
     fir_matrix.cache_clear()
+    fir_native.plan.cache_clear()

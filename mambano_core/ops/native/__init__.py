@@ -13,5 +13,6 @@ and PyTorch share one OpenMP pool (no second set of spinning threads).
 """
 
 from mambano_core.ops.native.build import NativeUnavailable, load, native_enabled
+from mambano_core.ops.native.threads import num_threads
 
-__all__ = ["NativeUnavailable", "load", "native_enabled"]
+__all__ = ["NativeUnavailable", "load", "native_enabled", "num_threads"]
