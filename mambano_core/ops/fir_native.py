@@ -54,6 +54,8 @@ def library() -> ctypes.CDLL | None:
     lib.fir_act_forward.restype = None
     lib.fir_act_backward.argtypes = [i32, ptr, ptr, ptr, ptr, ptr, i32, f32, ptr, i32, ptr, ptr, i32]
     lib.fir_act_backward.restype = None
+    lib.fir_mask_bytes.argtypes = [ptr]
+    lib.fir_mask_bytes.restype = ctypes.c_size_t
     return lib
 
 
@@ -93,9 +95,8 @@ class _Plan:
         self._tensors: list[Tensor] = []
         self.forward = self._bands(passes)
         self.adjoint = self._bands(tuple(p.adjoint() for p in passes))
-        up_w, up_h, down_h, down_w = passes
-        self.out_hw = (down_h.m, down_w.m)
-        self.mask_bytes = (up_w.m * up_h.m + 7) // 8
+        self.out_hw = (passes[2].m, passes[3].m)
+        self.mask_bytes = library().fir_mask_bytes(self.forward)
 
     def _bands(self, maps: tuple[LinearMap, ...]) -> ctypes.Array:
         bands = (_Band * len(maps))()

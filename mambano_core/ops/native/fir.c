@@ -32,40 +32,41 @@ typedef int32_t i8 __attribute__((vector_size(32)));
 
 enum { ACT_LRELU = 0, ACT_SILU = 1 };
 
-/* y (m, width) = band applied along the rows of x (n, width). */
-static void rows_pass(const float *restrict x, float *restrict y, int width, const band_t *b)
+/* Output block of 8 * NV columns: y[j, c:c+8NV] = sum_i w[j, i] x[s0[j] + i, c:c+8NV]. */
+#define BAND_BLOCK(NV)                                                                         \
+    for (; c + 8 * (NV) <= cols; c += 8 * (NV)) {                                              \
+        v8 acc[NV];                                                                            \
+        for (int v = 0; v < (NV); v++)                                                         \
+            acc[v] = (v8){0};                                                                  \
+        for (int i = 0; i < k; i++) {                                                          \
+            const float *p = xj + (size_t)i * xs + c;                                          \
+            for (int v = 0; v < (NV); v++)                                                     \
+                acc[v] += wj[i] * *(const v8u *)(p + 8 * v);                                   \
+        }                                                                                      \
+        for (int v = 0; v < (NV); v++)                                                         \
+            *(v8u *)(yj + c + 8 * v) = acc[v];                                                 \
+    }
+
+/* y (m rows, stride ys) = the band applied along the rows of x (n rows, stride xs), columns
+ * [0, cols). Scratch arrays have strides rounded up to 8 and cols = the stride (the pad
+ * columns carry along whatever is there), so only the passes on the caller's arrays have a
+ * scalar tail. */
+static void rows_pass(const float *restrict x, int xs, float *restrict y, int ys, int cols,
+                      const band_t *b)
 {
     const int k = b->k;
     for (int j = 0; j < b->m; j++) {
         const float *restrict wj = b->w + (size_t)j * k;
-        const float *restrict xj = x + (size_t)b->s0[j] * width;
-        float *restrict yj = y + (size_t)j * width;
+        const float *restrict xj = x + (size_t)b->s0[j] * xs;
+        float *restrict yj = y + (size_t)j * ys;
         int c = 0;
-        for (; c + 32 <= width; c += 32) {
-            v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            for (int i = 0; i < k; i++) {
-                const float *p = xj + (size_t)i * width + c;
-                const float wi = wj[i];
-                a0 += wi * *(const v8u *)(p);
-                a1 += wi * *(const v8u *)(p + 8);
-                a2 += wi * *(const v8u *)(p + 16);
-                a3 += wi * *(const v8u *)(p + 24);
-            }
-            *(v8u *)(yj + c) = a0;
-            *(v8u *)(yj + c + 8) = a1;
-            *(v8u *)(yj + c + 16) = a2;
-            *(v8u *)(yj + c + 24) = a3;
-        }
-        for (; c + 8 <= width; c += 8) {
-            v8 a0 = {0};
-            for (int i = 0; i < k; i++)
-                a0 += wj[i] * *(const v8u *)(xj + (size_t)i * width + c);
-            *(v8u *)(yj + c) = a0;
-        }
-        for (; c < width; c++) {
+        BAND_BLOCK(4)
+        BAND_BLOCK(2)
+        BAND_BLOCK(1)
+        for (; c < cols; c++) {
             float a = 0.0f;
             for (int i = 0; i < k; i++)
-                a += wj[i] * xj[(size_t)i * width + c];
+                a += wj[i] * xj[(size_t)i * xs + c];
             yj[c] = a;
         }
     }
@@ -73,17 +74,18 @@ static void rows_pass(const float *restrict x, float *restrict y, int width, con
 
 #define SHUF(a, b, ...) __builtin_shuffle(a, b, (i8){__VA_ARGS__})
 
-/* dst (cols, rows) = transpose of src (rows, cols): 8 x 8 tiles by shuffles, scalar edges. */
-static void transpose(const float *restrict src, float *restrict dst, int rows, int cols)
+/* dst (cols, rows; stride ds) = transpose of src (rows, cols; stride ss): 8 x 8 tiles by
+ * shuffles, scalar edges. */
+static void transpose(const float *restrict src, int ss, float *restrict dst, int ds, int rows, int cols)
 {
     int r0 = 0;
     for (; r0 + 8 <= rows; r0 += 8) {
         int c0 = 0;
         for (; c0 + 8 <= cols; c0 += 8) {
-            const float *s = src + (size_t)r0 * cols + c0;
+            const float *s = src + (size_t)r0 * ss + c0;
             v8 r[8], t[8], u[8];
             for (int i = 0; i < 8; i++)
-                r[i] = *(const v8u *)(s + (size_t)i * cols);
+                r[i] = *(const v8u *)(s + (size_t)i * ss);
             for (int i = 0; i < 8; i += 2) {
                 t[i] = SHUF(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
                 t[i + 1] = SHUF(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
@@ -94,19 +96,19 @@ static void transpose(const float *restrict src, float *restrict dst, int rows, 
                     u[i + 2 * h + 1] = SHUF(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
                 }
             /* u[0..3]: columns 0..3 (low half) and 4..7 (high half) of rows 0-3; u[4..7]: rows 4-7 */
-            float *d = dst + (size_t)c0 * rows + r0;
+            float *d = dst + (size_t)c0 * ds + r0;
             for (int i = 0; i < 4; i++) {
-                *(v8u *)(d + (size_t)i * rows) = SHUF(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-                *(v8u *)(d + (size_t)(i + 4) * rows) = SHUF(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+                *(v8u *)(d + (size_t)i * ds) = SHUF(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                *(v8u *)(d + (size_t)(i + 4) * ds) = SHUF(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
             }
         }
         for (int c = c0; c < cols; c++)
             for (int r = r0; r < r0 + 8; r++)
-                dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+                dst[(size_t)c * ds + r] = src[(size_t)r * ss + c];
     }
     for (int r = r0; r < rows; r++)
         for (int c = 0; c < cols; c++)
-            dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+            dst[(size_t)c * ds + r] = src[(size_t)r * ss + c];
 }
 
 static inline v8 v8_select(i8 m, v8 a, v8 b) { return (v8)(((i8)a & m) | ((i8)b & ~m)); }
@@ -132,33 +134,41 @@ static inline v8 v8_exp(v8 x)
     return p * (v8)((n + 127) << 23);
 }
 
-static const i8 BIT = {1, 2, 4, 8, 16, 32, 64, 128};
+/* Leaky ReLU mask layout: 64 samples e = 64 g + 8 v + l per 8 bytes, bit v of byte 8 g + l. */
+#define MASK_BYTES(count) ((((count) + 63) / 64) * 8)
 
-/* The nonlinearity on the fine grid, in place: leaky ReLU (recording x > 0 as bits) or SiLU. */
+/* The nonlinearity on the fine grid, in place: leaky ReLU (recording x > 0 in ``mask``) or SiLU. */
 static void activate(float *restrict v, size_t count, int act, float slope, uint8_t *restrict mask)
 {
     size_t e = 0;
-    for (; e + 8 <= count; e += 8) {
-        const v8 u = *(const v8u *)(v + e);
-        if (act == ACT_SILU) {
-            *(v8u *)(v + e) = u / (1.0f + v8_exp(-u));
-            continue;
+    for (; e + 64 <= count; e += 64) {
+        i8 bits = {0};
+        for (int q = 0; q < 8; q++) {
+            const v8 u = *(const v8u *)(v + e + 8 * q);
+            if (act == ACT_SILU) {
+                *(v8u *)(v + e + 8 * q) = u / (1.0f + v8_exp(-u));
+            } else {
+                const i8 pos = u > 0.0f;
+                *(v8u *)(v + e + 8 * q) = v8_select(pos, u, u * slope);
+                bits |= pos & (1 << q);
+            }
         }
-        const i8 pos = u > 0.0f;
-        *(v8u *)(v + e) = v8_select(pos, u, u * slope);
-        if (mask) {
-            const i8 b = pos & BIT;
-            mask[e / 8] = (uint8_t)(b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]);
-        }
-    }
-    uint8_t bits = 0;
-    for (int t = 0; e + t < count; t++) {
-        const float u = v[e + t];
-        bits |= (uint8_t)(u > 0.0f) << t;
-        v[e + t] = act == ACT_SILU ? u / (1.0f + expf(-u)) : u > 0.0f ? u : u * slope;
+        if (mask && act == ACT_LRELU)
+            for (int l = 0; l < 8; l++)
+                mask[e / 8 + l] = (uint8_t)bits[l];
     }
     if (mask && e < count)
-        mask[e / 8] = bits;
+        memset(mask + e / 8, 0, 8);
+    for (; e < count; e++) {
+        const float u = v[e];
+        if (act == ACT_SILU) {
+            v[e] = u / (1.0f + expf(-u));
+        } else {
+            v[e] = u > 0.0f ? u : u * slope;
+            if (mask)
+                mask[(e & ~(size_t)63) / 8 + (e & 7)] |= (uint8_t)((u > 0.0f) << ((e >> 3) & 7));
+        }
+    }
 }
 
 /* g *= the nonlinearity's derivative at the fine pre-activation (mask bits, or the values). */
@@ -166,48 +176,86 @@ static void activate_grad(float *restrict g, size_t count, int act, float slope,
                           const uint8_t *restrict mask, const float *restrict pre)
 {
     size_t e = 0;
-    for (; e + 8 <= count; e += 8) {
-        const v8 d = *(const v8u *)(g + e);
-        if (act == ACT_SILU) {
-            const v8 u = *(const v8u *)(pre + e);
-            const v8 s = 1.0f / (1.0f + v8_exp(-u));
-            *(v8u *)(g + e) = d * (s * (1.0f + u * (1.0f - s)));
-        } else {
-            const i8 pos = ((i8){0} + mask[e / 8]) & BIT;
-            *(v8u *)(g + e) = v8_select(pos != 0, d, d * slope);
+    for (; e + 64 <= count; e += 64) {
+        i8 bits = {0};
+        if (act == ACT_LRELU)
+            for (int l = 0; l < 8; l++)
+                bits[l] = mask[e / 8 + l];
+        for (int q = 0; q < 8; q++) {
+            const v8 d = *(const v8u *)(g + e + 8 * q);
+            if (act == ACT_SILU) {
+                const v8 u = *(const v8u *)(pre + e + 8 * q);
+                const v8 s = 1.0f / (1.0f + v8_exp(-u));
+                *(v8u *)(g + e + 8 * q) = d * (s * (1.0f + u * (1.0f - s)));
+            } else {
+                *(v8u *)(g + e + 8 * q) = v8_select((bits & (1 << q)) != 0, d, d * slope);
+            }
         }
     }
     for (; e < count; e++) {
         if (act == ACT_SILU) {
             const float s = 1.0f / (1.0f + expf(-pre[e]));
             g[e] *= s * (1.0f + pre[e] * (1.0f - s));
-        } else if (!((mask[e >> 3] >> (e & 7)) & 1)) {
+        } else if (!((mask[(e & ~(size_t)63) / 8 + (e & 7)] >> ((e >> 3) & 7)) & 1)) {
             g[e] *= slope;
         }
     }
 }
 
-static size_t imax(size_t a, size_t b) { return a > b ? a : b; }
-
-/* Floats per scratch buffer: the largest intermediate of the forward and backward passes. */
-static size_t scratch_size(const band_t *p)
+/* Sum of x[0:count] (float lanes, then double): the bias gradient of one image. */
+static double sum(const float *restrict x, size_t count)
 {
-    const band_t *uw = &p[0], *uh = &p[1], *dh = &p[2], *dw = &p[3];
-    size_t s = (size_t)uh->n * uw->n;                /* input (bias added) */
-    s = imax(s, (size_t)uh->m * uw->n);              /* up along H */
-    s = imax(s, (size_t)uw->m * uh->m);              /* fine grid */
-    s = imax(s, (size_t)dw->m * dh->n);              /* down along W */
+    v8 acc[4] = {{0}, {0}, {0}, {0}};
+    size_t e = 0;
+    for (; e + 32 <= count; e += 32)
+        for (int v = 0; v < 4; v++)
+            acc[v] += *(const v8u *)(x + e + 8 * v);
+    double s = 0.0;
+    for (int v = 0; v < 4; v++)
+        for (int l = 0; l < 8; l++)
+            s += acc[v][l];
+    for (; e < count; e++)
+        s += x[e];
     return s;
 }
 
-/* Up along H, transpose, up along W: the fine grid of one image as (W2, H2) in ``fine``
- * (``tmp`` may be ``img``). */
-static void upsample(const float *img, float *restrict fine, float *tmp, const band_t *p)
+static size_t imax(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Row stride of a scratch array with ``cols`` columns: a multiple of 8 floats. */
+static int pad8(int cols) { return (cols + 7) & ~7; }
+
+/* Sizes of one activation: passes up W, up H, down H, down W (p[0..3]). */
+typedef struct {
+    int H, W, H2, W2, Ho, Wo;
+    size_t in_size, out_size, fine_size, scratch;
+} geom_t;
+
+static geom_t geometry(const band_t *p)
 {
-    const band_t *uw = &p[0], *uh = &p[1];
-    rows_pass(img, fine, uw->n, uh);         /* (H2, W) */
-    transpose(fine, tmp, uh->m, uw->n);      /* (W, H2) */
-    rows_pass(tmp, fine, uh->m, uw);         /* (W2, H2) */
+    geom_t g = {p[1].n, p[0].n, p[1].m, p[0].m, p[2].m, p[3].m, 0, 0, 0, 0};
+    g.in_size = (size_t)g.H * g.W;
+    g.out_size = (size_t)g.Ho * g.Wo;
+    g.fine_size = (size_t)g.W2 * pad8(g.H2); /* (W2, H2) with padded rows */
+    size_t s = (size_t)g.H * pad8(g.W);                  /* input (bias added) */
+    s = imax(s, (size_t)g.H2 * pad8(g.W));               /* along H at the input's width */
+    s = imax(s, (size_t)imax(g.W, g.W2) * pad8(g.H2));   /* transposed, fine */
+    s = imax(s, (size_t)g.Wo * pad8(g.H2));              /* down along W */
+    s = imax(s, (size_t)g.H2 * pad8(g.Wo));              /* along H at the output's width */
+    g.scratch = s + 8;
+    return g;
+}
+
+/* Bytes of the leaky ReLU mask per image. */
+size_t fir_mask_bytes(const band_t *p) { return MASK_BYTES(geometry(p).fine_size); }
+
+/* Up along H, transpose, up along W: the fine grid of one image as (W2, H2), stride pad8(H2),
+ * in ``fine`` (``tmp`` may be ``img``). */
+static void upsample(const float *img, float *restrict fine, float *tmp, const band_t *p, const geom_t *g)
+{
+    const int sw = pad8(g->W), sh2 = pad8(g->H2);
+    rows_pass(img, g->W, fine, sw, g->W, &p[1]); /* (H2, W) */
+    transpose(fine, sw, tmp, sh2, g->H2, g->W);  /* (W, H2) */
+    rows_pass(tmp, sh2, fine, sh2, sh2, &p[0]);  /* (W2, H2) */
 }
 
 /* Image ``img`` of x, plus its channel's bias (copied into ``buf``) when there is one. */
@@ -225,24 +273,23 @@ static const float *biased(const float *x, int img, size_t size, const float *bi
 
 /* The fused activation of n_img images (n_img, H, W) -> (n_img, Ho, Wo).
  * p: the passes up W, up H, down H, down W. bias: NULL or one value per channel, image i has
- * channel i % channels. mask: NULL or ceil(W2 * H2 / 8) bytes per image (leaky ReLU only). */
+ * channel i % channels. mask: NULL or fir_mask_bytes(p) bytes per image (leaky ReLU only). */
 void fir_act_forward(int n_img, const float *x, float *y, const band_t *p, int act, float slope,
                      const float *bias, int channels, uint8_t *mask, int nthreads)
 {
-    const band_t *uw = &p[0], *uh = &p[1], *dh = &p[2], *dw = &p[3];
-    const size_t in_size = (size_t)uh->n * uw->n, out_size = (size_t)dh->m * dw->m;
-    const size_t fine_size = (size_t)uw->m * uh->m, mask_bytes = (fine_size + 7) / 8;
-    const size_t scratch = scratch_size(p);
+    const geom_t g = geometry(p);
+    const size_t mask_bytes = MASK_BYTES(g.fine_size);
+    const int sh2 = pad8(g.H2), swo = pad8(g.Wo);
 #pragma omp parallel num_threads(nthreads)
     {
-        float *a = malloc(sizeof(float) * scratch), *b = malloc(sizeof(float) * scratch);
+        float *a = calloc(g.scratch, sizeof(float)), *b = calloc(g.scratch, sizeof(float));
 #pragma omp for schedule(static)
         for (int img = 0; img < n_img; img++) {
-            upsample(biased(x, img, in_size, bias, channels, b), a, b, p); /* a: (W2, H2) */
-            activate(a, fine_size, act, slope, mask ? mask + img * mask_bytes : NULL);
-            rows_pass(a, b, uh->m, dw);                              /* (Wo, H2) */
-            transpose(b, a, dw->m, uh->m);                           /* (H2, Wo) */
-            rows_pass(a, y + img * out_size, dw->m, dh);             /* (Ho, Wo) */
+            upsample(biased(x, img, g.in_size, bias, channels, b), a, b, p, &g); /* (W2, H2) */
+            activate(a, g.fine_size, act, slope, mask ? mask + img * mask_bytes : NULL);
+            rows_pass(a, sh2, b, sh2, sh2, &p[3]);                  /* (Wo, H2) */
+            transpose(b, sh2, a, swo, g.Wo, g.H2);                  /* (H2, Wo) */
+            rows_pass(a, swo, y + img * g.out_size, g.Wo, g.Wo, &p[2]); /* (Ho, Wo) */
         }
         free(a);
         free(b);
@@ -257,34 +304,27 @@ void fir_act_backward(int n_img, const float *x, const float *dy, float *dx, con
                       const band_t *q, int act, float slope, const float *bias, int channels,
                       const uint8_t *mask, double *dsum, int nthreads)
 {
-    const band_t *qw = &q[0], *qh = &q[1], *qdh = &q[2], *qdw = &q[3];
-    const int H = p[1].n, W = p[0].n, H2 = p[1].m, W2 = p[0].m, Wo = p[3].m;
-    const size_t in_size = (size_t)H * W, out_size = (size_t)p[2].m * Wo;
-    const size_t fine_size = (size_t)W2 * H2, mask_bytes = (fine_size + 7) / 8;
-    const size_t scratch = scratch_size(p);
+    const geom_t g = geometry(p);
+    const size_t mask_bytes = MASK_BYTES(g.fine_size);
+    const int sh2 = pad8(g.H2), swo = pad8(g.Wo), sw = pad8(g.W);
 #pragma omp parallel num_threads(nthreads)
     {
-        float *a = malloc(sizeof(float) * scratch), *b = malloc(sizeof(float) * scratch);
-        float *pre = act == ACT_SILU ? malloc(sizeof(float) * scratch) : NULL;
+        float *a = calloc(g.scratch, sizeof(float)), *b = calloc(g.scratch, sizeof(float));
+        float *pre = act == ACT_SILU ? calloc(g.scratch, sizeof(float)) : NULL;
 #pragma omp for schedule(static)
         for (int img = 0; img < n_img; img++) {
-            if (act == ACT_SILU) {
-                upsample(biased(x, img, in_size, bias, channels, b), pre, a, p);
-            }
-            rows_pass(dy + img * out_size, a, Wo, qdh);              /* (H2, Wo) */
-            transpose(a, b, H2, Wo);                                 /* (Wo, H2) */
-            rows_pass(b, a, H2, qdw);                                /* (W2, H2) */
-            activate_grad(a, fine_size, act, slope, mask ? mask + img * mask_bytes : NULL, pre);
-            rows_pass(a, b, H2, qw);                                 /* (W, H2) */
-            transpose(b, a, W, H2);                                  /* (H2, W) */
-            float *out = dx + img * in_size;
-            rows_pass(a, out, W, qh);                                /* (H, W) */
-            if (dsum) {
-                double s = 0.0;
-                for (size_t e = 0; e < in_size; e++)
-                    s += out[e];
-                dsum[img] = s;
-            }
+            if (act == ACT_SILU)
+                upsample(biased(x, img, g.in_size, bias, channels, b), pre, a, p, &g);
+            rows_pass(dy + img * g.out_size, g.Wo, a, swo, g.Wo, &q[2]); /* (H2, Wo) */
+            transpose(a, swo, b, sh2, g.H2, g.Wo);                  /* (Wo, H2) */
+            rows_pass(b, sh2, a, sh2, sh2, &q[3]);                  /* (W2, H2) */
+            activate_grad(a, g.fine_size, act, slope, mask ? mask + img * mask_bytes : NULL, pre);
+            rows_pass(a, sh2, b, sh2, sh2, &q[0]);                  /* (W, H2) */
+            transpose(b, sh2, a, sw, g.W, g.H2);                    /* (H2, W) */
+            float *out = dx + img * g.in_size;
+            rows_pass(a, sw, out, g.W, g.W, &q[1]);                 /* (H, W) */
+            if (dsum)
+                dsum[img] = sum(out, g.in_size);
         }
         free(a);
         free(b);
