@@ -9,6 +9,12 @@ StyleGAN3's ``filtered_lrelu`` (Karras et al., NeurIPS 2021) in pure PyTorch.
 The gate of the Mamba-integration block uses the cheaper variant of the authors' code: bicubic
 antialiased interpolation to the doubled grid, SiLU, and back (as banded matrices, like the
 filters).
+
+Float32 tensors on the CPU run both activations as fused native FIR passes, one image at a time
+(:mod:`mambano_core.ops.fir_native`, 5-7x faster forward and backward on a 2-core CPU); other
+devices and dtypes (float64 gradchecks), and machines without a C compiler, run the
+banded-matrix passes (:mod:`mambano_core.ops.banded`). Both give the same values to float32
+rounding.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mambano_core.ops import fir_native
 from mambano_core.ops.banded import MatrixMap, StridedFIR, apply_last, apply_rows, fir_matrix
 from mambano_core.ops.filters import AxisPlan, FilterConfig, axis_plan
 
@@ -83,6 +90,8 @@ def filtered_lrelu(
         raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
     batch, channels, height, width = x.shape
     passes = _lrelu_passes(*lrelu_plans(height, width, scale, config), gain)
+    if fir_native.native_eligible(x):
+        return fir_native.fused_activation(x, bias, passes, fir_native.ACT_LRELU, slope)
     if bias is not None:
         x = x + bias.to(x.dtype)[None, :, None, None]
     images = x.reshape(batch * channels, height, width)
@@ -147,7 +156,10 @@ def alias_free_silu(x: Tensor, oversampling: int = 2) -> Tensor:
     if x.dim() != 4:
         raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
     batch, channels, height, width = x.shape
-    up_w, up_h, down_h, down_w = _gate_passes(height, width, int(oversampling))
+    passes = _gate_passes(height, width, int(oversampling))
+    if fir_native.native_eligible(x):
+        return fir_native.fused_activation(x, None, passes, fir_native.ACT_SILU)
+    up_w, up_h, down_h, down_w = passes
 
     def gate(images: Tensor) -> Tensor:
         fine = F.silu(apply_rows(apply_last(images, up_w), up_h))
@@ -187,3 +199,4 @@ def clear_filter_caches() -> None:
     _lrelu_passes.cache_clear()
     _gate_passes.cache_clear()
     fir_matrix.cache_clear()
+    fir_native.plan.cache_clear()

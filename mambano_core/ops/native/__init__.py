@@ -12,6 +12,7 @@ loads it first; the dynamic loader reuses a loaded library of the same soname, s
 and PyTorch share one OpenMP pool (no second set of spinning threads).
 """
 
-from mambano_core.ops.native.build import NativeUnavailable, load, native_enabled, threads
+from mambano_core.ops.native.build import NativeUnavailable, load, native_enabled
+from mambano_core.ops.native.threads import num_threads
 
-__all__ = ["NativeUnavailable", "load", "native_enabled", "threads"]
+__all__ = ["NativeUnavailable", "load", "native_enabled", "num_threads"]

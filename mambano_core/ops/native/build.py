@@ -28,29 +28,6 @@ class NativeUnavailable(RuntimeError):
     """A native kernel was required but cannot be built or loaded here."""
 
 
-_FORKED = False
-
-
-def _mark_forked() -> None:
-    global _FORKED
-    _FORKED = True
-
-
-os.register_at_fork(after_in_child=_mark_forked)
-
-
-def threads() -> int:
-    """Threads for a native kernel: PyTorch's budget, or 1 in a process forked from this one.
-
-    GNU OpenMP's pool does not survive ``fork()``; a one-thread region never touches it.
-    """
-    if _FORKED:
-        return 1
-    import torch
-
-    return max(1, torch.get_num_threads())
-
-
 def native_enabled() -> bool:
     """Whether native kernels may be used (``MAMBANO_NATIVE`` is not ``0``)."""
     return os.environ.get(ENV_NATIVE, "1").strip().lower() not in ("0", "false", "no", "off")

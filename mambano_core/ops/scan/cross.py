@@ -83,7 +83,7 @@ class _NativeCrossScan(torch.autograd.Function):
         _check(
             _lib().cross_scan_fwd(
                 batch, height, width, directions, dim, n, steps, *map(_ptr, (proj, u, A, D, bias, out, ckpt)),
-                int(store), native.threads(),
+                int(store), native.num_threads(),
             ),
             "forward",
         )  # fmt: skip
@@ -107,7 +107,7 @@ class _NativeCrossScan(torch.autograd.Function):
         _check(
             _lib().cross_scan_bwd(
                 batch, height, width, directions, dim, n, steps,
-                *map(_ptr, (proj, u, A, D, bias, ckpt, dy, dproj, du, dA, dD, dbias)), native.threads(),
+                *map(_ptr, (proj, u, A, D, bias, ckpt, dy, dproj, du, dA, dD, dbias)), native.num_threads(),
             ),
             "backward",
         )  # fmt: skip
