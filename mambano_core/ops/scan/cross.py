@@ -50,9 +50,15 @@ def supports(x: Tensor, dstate: int) -> bool:
     )  # fmt: skip
 
 
-def chunk_steps(dim: int) -> int:
-    """Time steps per chunk (and between state checkpoints) for ``dim`` channels."""
-    return max(16, min(256, 1 << max(0, (CHUNK_FLOATS // max(dim, 1)).bit_length() - 1)))
+def chunk_steps(dim: int, dstate: int) -> int:
+    """Time steps per chunk (and between state checkpoints) for ``dim`` channels, ``dstate`` states.
+
+    Channels in blocks of 8 (``dim % 8 == 0``, ``dstate == 16``: the kernel's lane blocks) keep a
+    chunk's states and decays of one block for the backward, 2 x 64 steps x 16 x 8 floats
+    (64 KiB): at most 64 steps. One channel at a time keeps N floats per step: up to 256 steps.
+    """
+    most = 64 if dim % 8 == 0 and dstate == 16 else 256
+    return max(16, min(most, 1 << max(0, (CHUNK_FLOATS // max(dim, 1)).bit_length() - 1)))
 
 
 def _ptr(t: Tensor) -> int:
@@ -75,7 +81,7 @@ class _NativeCrossScan(torch.autograd.Function):
     def forward(ctx, u, weight, A, D, bias, height, width):  # type: ignore[override]
         directions, dim, n = A.shape
         batch, length, _ = u.shape
-        steps = chunk_steps(dim)
+        steps = chunk_steps(dim, n)
         store = torch.is_grad_enabled() or any(ctx.needs_input_grad[:5])
         proj = torch.matmul(u, weight.t())
         out = u.new_empty((batch, directions, length, dim))
