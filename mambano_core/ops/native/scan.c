@@ -140,14 +140,14 @@ typedef struct {
 } Dims;
 
 typedef struct { /* per-thread scratch, T steps */
-    float *dt, *sig, *u, *b, *c, *y, *dy, *ddt, *du, *db, *dc, *hs, *das, *at, *work;
+    float *dt, *sig, *u, *b, *c, *y, *dy, *ddt, *du, *db, *dc, *hs, *gs, *das, *at, *work;
     int64_t *pos;
 } Scratch;
 
 static int scratch_alloc(Scratch *s, const Dims *g, int backward) {
     int64_t td = g->T * g->d, tn = g->T * g->N, nd = g->N * g->d;
     /* hs and das hold T x N vectors of 8 lanes (lane blocks) or T x N floats (one channel) */
-    size_t floats = (size_t)(4 * td + 10 * tn + 2 * nd) + (backward ? (size_t)(3 * td + 10 * tn) : 0);
+    size_t floats = (size_t)(4 * td + 10 * tn + 2 * nd) + (backward ? (size_t)(3 * td + 18 * tn) : 0);
     float *base = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
     s->pos = malloc(sizeof(int64_t) * (size_t)g->T);
     if (!base || !s->pos) { free(base); free(s->pos); return -1; }
@@ -155,7 +155,7 @@ static int scratch_alloc(Scratch *s, const Dims *g, int backward) {
     s->b = s->y + td; s->c = s->b + tn; s->das = s->c + tn; s->at = s->das + 8 * tn; s->work = s->at + nd;
     if (backward) {
         s->dy = s->work + nd; s->ddt = s->dy + td; s->du = s->ddt + td;
-        s->db = s->du + td; s->dc = s->db + tn; s->hs = s->dc + tn;
+        s->db = s->du + td; s->dc = s->db + tn; s->hs = s->dc + tn; s->gs = s->hs + 8 * tn;
     }
     return 0;
 }
@@ -282,7 +282,6 @@ static inline __attribute__((always_inline)) void lanes_backward(
     const Dims *g, Scratch *s, int64_t n, int64_t c0, v8 dv, const float *restrict h0,
     float *restrict gcarry, float *restrict dAacc, float *restrict dDacc, float *restrict dbacc, const int N) {
     const int64_t d = g->d;
-    const float *at = s->at;
     float *hs = s->hs, *es = s->das; /* step i, state j: 8 floats at (i N + j) 8 */
     exp_pass(g, s, n, c0, es, N);
     {
@@ -299,33 +298,55 @@ static inline __attribute__((always_inline)) void lanes_backward(
             }
         }
     }
-    v8 gv[MAXN], da[MAXN], pc[MAXN], pb[MAXN];
+    /* Pass 1, the adjoint recurrence alone (a chain through the steps): G_i = g + C_i dy_i,
+     * g = G_i exp(delta_i A). Pass 2 then forms every gradient from the stored G, step by step
+     * independently, with few live registers (one pass held 60+ vectors and spilled). */
+    float *gs = s->gs;
+    {
+        v8 gv[MAXN];
 #pragma GCC unroll 64
-    for (int j = 0; j < N; j++) { gv[j] = v8_load(gcarry + j * d + c0); da[j] = v8_set1(0.0f); }
+        for (int j = 0; j < N; j++) gv[j] = v8_load(gcarry + j * d + c0);
+        for (int64_t i = n - 1; i >= 0; i--) {
+            v8 dy = v8_load(s->dy + i * d + c0);
+            const float *ci = s->c + i * N;
+#pragma GCC unroll 64
+            for (int j = 0; j < N; j++) {
+                v8 G = gv[j] + v8_set1(ci[j]) * dy;
+                v8_store(gs + (i * N + j) * 8, G);
+                gv[j] = G * v8_load(es + (i * N + j) * 8);
+            }
+        }
+#pragma GCC unroll 64
+        for (int j = 0; j < N; j++) v8_store(gcarry + j * d + c0, gv[j]);
+    }
+    v8 da[MAXN];
+#pragma GCC unroll 64
+    for (int j = 0; j < N; j++) da[j] = v8_set1(0.0f);
     v8 dD = v8_set1(0.0f), db = v8_set1(0.0f);
-    for (int64_t i = n - 1; i >= 0; i--) {
+    for (int64_t i = 0; i < n; i++) {
         v8 dy = v8_load(s->dy + i * d + c0), dt = v8_load(s->dt + i * d + c0), x = v8_load(s->u + i * d + c0);
         v8 dtx = dt * x;
         v8 sb[4] = {v8_set1(0.0f), v8_set1(0.0f), v8_set1(0.0f), v8_set1(0.0f)}, sa[4] = {sb[0], sb[0], sb[0], sb[0]};
-        const float *bi = s->b + i * N, *ci = s->c + i * N;
-#pragma GCC unroll 64
-        for (int j = 0; j < N; j++) {
-            v8 G = gv[j] + v8_set1(ci[j]) * dy;
-            v8 e = v8_load(es + (i * N + j) * 8);
-            v8 hp = i > 0 ? v8_load(hs + ((i - 1) * N + j) * 8) : v8_load(h0 + j * d + c0);
-            pc[j] = dy * v8_load(hs + (i * N + j) * 8);
-            pb[j] = G * dtx;
-            sb[j & 3] += G * v8_set1(bi[j]);
-            v8 q = G * e * hp; /* dL/d(delta A) */
-            da[j] += q * dt;
-            sa[j & 3] += q * v8_load(at + j * d + c0);
-            gv[j] = G * e;
-        }
+        const float *bi = s->b + i * N;
+        const float *hp = i > 0 ? hs + (i - 1) * N * 8 : 0;
         float *dci = s->dc + i * N, *dbi = s->db + i * N;
 #pragma GCC unroll 8
-        for (int j = 0; j < N; j += 8) {
-            v8_store(dci + j, v8_load(dci + j) + v8_transpose_sum(pc + j));
-            v8_store(dbi + j, v8_load(dbi + j) + v8_transpose_sum(pb + j));
+        for (int jb = 0; jb < N; jb += 8) {
+            v8 pc[8], pb[8];
+#pragma GCC unroll 8
+            for (int jj = 0; jj < 8; jj++) {
+                int j = jb + jj;
+                v8 G = v8_load(gs + (i * N + j) * 8), e = v8_load(es + (i * N + j) * 8);
+                v8 h_prev = hp ? v8_load(hp + j * 8) : v8_load(h0 + j * d + c0);
+                pc[jj] = dy * v8_load(hs + (i * N + j) * 8);
+                pb[jj] = G * dtx;
+                sb[jj & 3] += G * v8_set1(bi[j]);
+                v8 q = G * e * h_prev; /* dL/d(delta A) */
+                da[j] += q * dt;
+                sa[jj & 3] += q * v8_load(s->at + j * d + c0);
+            }
+            v8_store(dci + jb, v8_load(dci + jb) + v8_transpose_sum(pc));
+            v8_store(dbi + jb, v8_load(dbi + jb) + v8_transpose_sum(pb));
         }
         v8 sB = (sb[0] + sb[1]) + (sb[2] + sb[3]), sA = (sa[0] + sa[1]) + (sa[2] + sa[3]);
         v8_store(s->du + i * d + c0, dt * sB + dv * dy);
@@ -335,10 +356,7 @@ static inline __attribute__((always_inline)) void lanes_backward(
         dD += dy * x;
     }
 #pragma GCC unroll 64
-    for (int j = 0; j < N; j++) {
-        v8_store(gcarry + j * d + c0, gv[j]);
-        v8_store(dAacc + j * d + c0, v8_load(dAacc + j * d + c0) + da[j]);
-    }
+    for (int j = 0; j < N; j++) v8_store(dAacc + j * d + c0, v8_load(dAacc + j * d + c0) + da[j]);
     v8_store(dDacc + c0, v8_load(dDacc + c0) + dD);
     v8_store(dbacc + c0, v8_load(dbacc + c0) + db);
 }
