@@ -157,3 +157,17 @@ def test_runs_in_a_forked_child_after_the_parent_used_openmp():
     proc.join(60)
     assert proc.exitcode == 0
     assert queue.get(timeout=5) == pytest.approx(expected, rel=1e-6)
+
+
+def test_work_split_per_batch_or_per_direction_gives_the_same_bits(monkeypatch):
+    """Whole batch elements per unit (directions summed in place) and (batch, direction) units
+    with a buffer sum the directions in the same order: identical outputs and gradients."""
+    m = _ss2d(8, 4)
+    x = torch.randn(4, m.d_inner, 12, 10)
+    results = []
+    for per_batch in (True, False):
+        monkeypatch.setattr(cross, "_per_batch", lambda batch, directions, threads, v=per_batch: v)
+        results.append(_grads(m, x, native_scan))
+    (y1, g1), (y2, g2) = results
+    assert torch.equal(y1, y2)
+    assert all(torch.equal(a, b) for a, b in zip(g1, g2))

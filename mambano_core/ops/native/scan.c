@@ -367,9 +367,39 @@ static void transpose_a(const Dims *g, Scratch *s, const float *A, int64_t k) {
         for (int64_t j = 0; j < g->N; j++) s->at[j * g->d + c] = A[(k * g->d + c) * g->N + j];
 }
 
+/* Row i of the chunk buffer src to grid position pos[i] of dst: stored, or added (the directions
+ * of one batch element are summed in their order 0, 1, 2, 3, whichever way the work is split). */
+static void scatter_rows(const Dims *g, const Scratch *s, int64_t n, const float *restrict src,
+                         float *restrict dst, int accumulate) {
+    const int64_t d = g->d;
+    for (int64_t i = 0; i < n; i++) {
+        float *o = dst + s->pos[i] * d;
+        const float *r = src + i * d;
+        if (accumulate)
+            for (int64_t c = 0; c < d; c++) o[c] += r[c];
+        else
+            memcpy(o, r, sizeof(float) * (size_t)d);
+    }
+}
+
+/* dst[b] = src[b, 0] + src[b, 1] + ... in that order (the per-direction buffers of split work). */
+static void sum_directions(const Dims *g, const float *restrict src, float *restrict dst) {
+    const int64_t plane = g->H * g->W * g->d, block = 4096;
+#pragma omp for schedule(static)
+    for (int64_t job = 0; job < g->batch * ((plane + block - 1) / block); job++) {
+        int64_t b = job / ((plane + block - 1) / block), e0 = (job % ((plane + block - 1) / block)) * block;
+        int64_t e1 = e0 + block < plane ? e0 + block : plane;
+        float *o = dst + b * plane;
+        const float *x = src + b * g->K * plane;
+        for (int64_t e = e0; e < e1; e++) o[e] = x[e];
+        for (int64_t k = 1; k < g->K; k++)
+            for (int64_t e = e0; e < e1; e++) o[e] += x[k * plane + e];
+    }
+}
+
 static void unit_forward(const Dims *g, Scratch *s, float *restrict state, int64_t b, int64_t k,
                          const float *proj, const float *u, const float *A, const float *D,
-                         const float *bias, float *out, float *ckpt, int store) {
+                         const float *bias, float *dst, int accumulate, float *ckpt, int store) {
     const int64_t d = g->d, N = g->N, L = g->H * g->W, NV = N / 8;
     memset(state, 0, sizeof(float) * (size_t)(d * N)); /* (N, d) with lane blocks, else (d, N) */
     if (g->lanes) transpose_a(g, s, A, k);
@@ -390,8 +420,7 @@ static void unit_forward(const Dims *g, Scratch *s, float *restrict state, int64
                 else chunk_forward(g, s, n, c, a, D[k * d + c], state + c * N, (int)NV);
             }
         }
-        float *o = out + (b * g->K + k) * L * d;
-        for (int64_t i = 0; i < n; i++) memcpy(o + s->pos[i] * d, s->y + i * d, sizeof(float) * (size_t)d);
+        scatter_rows(g, s, n, s->y, dst, accumulate);
     }
 }
 
@@ -403,21 +432,32 @@ static int dims_check(Dims *g) {
     return 0;
 }
 
+/* per_batch: one unit of work per batch element, its directions in turn, summed in place;
+ * else one per (batch, direction) into buf (batch, K, L, d), summed afterwards in the same order. */
 int cross_scan_fwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
                    const float *proj, const float *u, const float *A, const float *D, const float *bias,
-                   float *out, float *ckpt, int store, int nthreads) {
+                   float *out, float *buf, float *ckpt, int store, int per_batch, int nthreads) {
     Dims g = {batch, H, W, K, d, N, T, 0, 0, 0};
     int err = dims_check(&g);
     if (err) return err;
+    const int64_t plane = H * W * d;
 #pragma omp parallel num_threads(nthreads) reduction(| : err)
     {
         Scratch s;
         float *state = malloc(sizeof(float) * (size_t)(d * N));
         int ok = scratch_alloc(&s, &g, 0) == 0 && state;
         if (!ok) err |= -1;
+        if (per_batch) {
 #pragma omp for schedule(static)
-        for (int64_t unit = 0; unit < batch * K; unit++)
-            if (ok) unit_forward(&g, &s, state, unit / K, unit % K, proj, u, A, D, bias, out, ckpt, store);
+            for (int64_t b = 0; b < batch; b++)
+                for (int64_t k = 0; ok && k < K; k++)
+                    unit_forward(&g, &s, state, b, k, proj, u, A, D, bias, out + b * plane, k > 0, ckpt, store);
+        } else {
+#pragma omp for schedule(static)
+            for (int64_t unit = 0; unit < batch * K; unit++)
+                if (ok) unit_forward(&g, &s, state, unit / K, unit % K, proj, u, A, D, bias, buf + unit * plane, 0, ckpt, store);
+            sum_directions(&g, buf, out);
+        }
         if (ok) { free(s.dt); free(s.pos); }
         free(state);
     }
@@ -488,7 +528,7 @@ static inline __attribute__((always_inline)) void chunk_backward(
 static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int64_t b, int64_t k,
                           const float *proj, const float *u, const float *A, const float *D,
                           const float *bias, const float *ckpt, const float *dout, float *dproj,
-                          float *du, float *dA, float *dD, float *dbias) {
+                          float *dudst, int accumulate, float *dA, float *dD, float *dbias) {
     const int64_t d = g->d, N = g->N, L = g->H * g->W, NV = N / 8, unit = b * g->K + k;
     memset(gstate, 0, sizeof(float) * (size_t)(d * N));
     float *dAu = dA + unit * d * N, *dDu = dD + unit * d, *dbu = dbias + unit * d;
@@ -522,14 +562,13 @@ static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int
                                dDu + c, dbu + c, (int)NV);
         }
         const int64_t col = k * (d + 2 * N);
-        float *duk = du + unit * L * d;
         for (int64_t i = 0; i < n; i++) {
             float *row = dproj + (b * L + s->pos[i]) * g->P + col;
             memcpy(row, s->ddt + i * d, sizeof(float) * (size_t)d);
             memcpy(row + d, s->db + i * N, sizeof(float) * (size_t)N);
             memcpy(row + d + N, s->dc + i * N, sizeof(float) * (size_t)N);
-            memcpy(duk + s->pos[i] * d, s->du + i * d, sizeof(float) * (size_t)d);
         }
+        scatter_rows(g, s, n, s->du, dudst, accumulate);
     }
     if (g->lanes)
         for (int64_t c = 0; c < d; c++)
@@ -538,22 +577,32 @@ static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int
 
 int cross_scan_bwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
                    const float *proj, const float *u, const float *A, const float *D, const float *bias,
-                   const float *ckpt, const float *dout, float *dproj, float *du, float *dA, float *dD,
-                   float *dbias, int nthreads) {
+                   const float *ckpt, const float *dout, float *dproj, float *du, float *buf, float *dA,
+                   float *dD, float *dbias, int per_batch, int nthreads) {
     Dims g = {batch, H, W, K, d, N, T, 0, 0, 0};
     int err = dims_check(&g);
     if (err) return err;
+    const int64_t plane = H * W * d;
 #pragma omp parallel num_threads(nthreads) reduction(| : err)
     {
         Scratch s;
         float *gstate = malloc(sizeof(float) * (size_t)(d * N));
         int ok = scratch_alloc(&s, &g, 1) == 0 && gstate;
         if (!ok) err |= -1;
+        if (per_batch) {
 #pragma omp for schedule(static)
-        for (int64_t unit = 0; unit < batch * K; unit++)
-            if (ok)
-                unit_backward(&g, &s, gstate, unit / K, unit % K, proj, u, A, D, bias, ckpt, dout, dproj,
-                              du, dA, dD, dbias);
+            for (int64_t b = 0; b < batch; b++)
+                for (int64_t k = 0; ok && k < K; k++)
+                    unit_backward(&g, &s, gstate, b, k, proj, u, A, D, bias, ckpt, dout, dproj, du + b * plane,
+                                  k > 0, dA, dD, dbias);
+        } else {
+#pragma omp for schedule(static)
+            for (int64_t unit = 0; unit < batch * K; unit++)
+                if (ok)
+                    unit_backward(&g, &s, gstate, unit / K, unit % K, proj, u, A, D, bias, ckpt, dout, dproj,
+                                  buf + unit * plane, 0, dA, dD, dbias);
+            sum_directions(&g, buf, du);
+        }
         if (ok) { free(s.dt); free(s.pos); }
         free(gstate);
     }

@@ -27,8 +27,8 @@ def _lib() -> ctypes.CDLL | None:
     lib = native.load("scan")
     if lib is not None and not getattr(lib, "_typed", False):
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
-        lib.cross_scan_fwd.argtypes = [i64] * 7 + [ptr] * 7 + [ctypes.c_int, ctypes.c_int]
-        lib.cross_scan_bwd.argtypes = [i64] * 7 + [ptr] * 12 + [ctypes.c_int]
+        lib.cross_scan_fwd.argtypes = [i64] * 7 + [ptr] * 8 + [ctypes.c_int] * 3
+        lib.cross_scan_bwd.argtypes = [i64] * 7 + [ptr] * 13 + [ctypes.c_int] * 2
         lib.cross_scan_fwd.restype = lib.cross_scan_bwd.restype = ctypes.c_int
         lib.probe_fma.argtypes = [i64, ptr]
         lib.probe_exp.argtypes = lib.probe_exp4.argtypes = [ptr, i64, i64]
@@ -82,21 +82,24 @@ class _NativeCrossScan(torch.autograd.Function):
         directions, dim, n = A.shape
         batch, length, _ = u.shape
         steps = chunk_steps(dim, n)
+        threads = native.num_threads()
+        per_batch = _per_batch(batch, directions, threads)
         store = torch.is_grad_enabled() or any(ctx.needs_input_grad[:5])
         proj = torch.matmul(u, weight.t())
-        out = u.new_empty((batch, directions, length, dim))
+        out = torch.empty_like(u)
+        buf = u.new_empty((1,) if per_batch else (batch, directions, length, dim))
         ckpt = u.new_empty((batch, directions, math.ceil(length / steps), dim, n) if store else (1,))
         _check(
             _lib().cross_scan_fwd(
-                batch, height, width, directions, dim, n, steps, *map(_ptr, (proj, u, A, D, bias, out, ckpt)),
-                int(store), native.num_threads(),
+                batch, height, width, directions, dim, n, steps,
+                *map(_ptr, (proj, u, A, D, bias, out, buf, ckpt)), int(store), int(per_batch), threads,
             ),
             "forward",
         )  # fmt: skip
-        del proj
+        del proj, buf
         ctx.save_for_backward(u, weight, A, D, bias, ckpt)
         ctx.grid = (height, width, steps)
-        return out[:, 0] if directions == 1 else out.sum(1)
+        return out
 
     @staticmethod
     def backward(ctx, dy):  # type: ignore[override]
@@ -104,24 +107,33 @@ class _NativeCrossScan(torch.autograd.Function):
         height, width, steps = ctx.grid
         directions, dim, n = A.shape
         batch, length, _ = u.shape
+        threads = native.num_threads()
+        per_batch = _per_batch(batch, directions, threads)
         proj = torch.matmul(u, weight.t())
         dy = dy.contiguous()
         dproj = torch.empty_like(proj)
-        du = u.new_empty((batch, directions, length, dim))
+        du = torch.empty_like(u)
+        buf = u.new_empty((1,) if per_batch else (batch, directions, length, dim))
         dA = u.new_empty((batch, directions, dim, n))
         dD, dbias = u.new_empty((batch, directions, dim)), u.new_empty((batch, directions, dim))
         _check(
             _lib().cross_scan_bwd(
                 batch, height, width, directions, dim, n, steps,
-                *map(_ptr, (proj, u, A, D, bias, ckpt, dy, dproj, du, dA, dD, dbias)), native.num_threads(),
+                *map(_ptr, (proj, u, A, D, bias, ckpt, dy, dproj, du, buf, dA, dD, dbias)), int(per_batch), threads,
             ),
             "backward",
         )  # fmt: skip
-        del proj
-        du = du[:, 0] if directions == 1 else du.sum(1)
+        del proj, buf
         du.add_(torch.matmul(dproj, weight))
         dweight = torch.matmul(dproj.reshape(-1, dproj.shape[-1]).t(), u.reshape(-1, dim))
         return du, dweight, dA.sum(0), dD.sum(0), dbias.sum(0), None, None
+
+
+def _per_batch(batch: int, directions: int, threads: int) -> bool:
+    """One unit of work per batch element (its directions summed in place, in cache) when there
+    are enough of them for the threads; else one per (batch, direction) and a buffer. Both sum
+    the directions in the same order, so the choice never changes a bit of the result."""
+    return directions == 1 or batch >= 2 * threads
 
 
 def cross_selective_scan(
