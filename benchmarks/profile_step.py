@@ -147,11 +147,11 @@ class PartTimer:
             stack.extend(next_node for next_node, _ in node.next_functions)
 
 
-def _build(model: str, root: Path):
+def _build(model: str, root: Path, args: dict | None = None):
     sys.path.insert(0, str(root))
     from mambano_core.models.registry import build_model
 
-    return build_model(model, {"in_channels": 1, "out_channels": 1})
+    return build_model(model, {"in_channels": 1, "out_channels": 1, **(args or {})})
 
 
 def profile_worker(job: dict) -> dict:
@@ -165,7 +165,7 @@ def profile_worker(job: dict) -> dict:
     from mambano_core.memory import keep_freed_memory
 
     keep_freed_memory()  # as training does
-    model = _build(job["model"], Path(job["root"])).train()
+    model = _build(job["model"], Path(job["root"]), job.get("args")).train()
     x = torch.randn(job["batch"], 1, job["size"], job["size"])
 
     def step(timer: PartTimer | None = None) -> None:
@@ -292,8 +292,17 @@ def _print_profile(results: list[dict]) -> None:
                   f"{r['peak_mib'] / base['peak_mib']:.2f}x peak memory")
 
 
-def ab(commit: str, job: dict, rounds: int) -> None:
-    """Alternate this tree's MambaNO step with ``commit``'s (a temporary worktree)."""
+def ab(commit: str, job: dict, rounds: int, config: str | None = None) -> None:
+    """Alternate this tree's MambaNO step with ``commit``'s (a temporary worktree).
+
+    ``config`` names a MambaNO configuration for this tree (e.g. ``v0.1``, the network that was
+    the default at older commits); the old tree always builds its default.
+    """
+    args = {}
+    if config:
+        from mambano_core.models.mambano import CONFIGURATIONS
+
+        args = CONFIGURATIONS[config]
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "old"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit], check=True,
@@ -302,11 +311,12 @@ def ab(commit: str, job: dict, rounds: int) -> None:
             old, new = [], []
             for _ in range(rounds):
                 old.append(run_worker({**job, "root": str(tree), "profile": False})["seconds"])
-                new.append(run_worker({**job, "root": str(ROOT), "profile": False})["seconds"])
+                new.append(run_worker({**job, "root": str(ROOT), "profile": False, "args": args})["seconds"])
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
     mo, mn = statistics.median(old), statistics.median(new)
-    print(f"\nA/B {job['model']} step (batch {job['batch']}, {job['size']}^2), {rounds} alternating rounds of "
+    label = f" (this tree: configuration {config!r})" if config else ""
+    print(f"\nA/B {job['model']} step{label} (batch {job['batch']}, {job['size']}^2), {rounds} alternating rounds of "
           f"{job['repeats']} steps: {commit} {mo:.3f} s (all {', '.join(f'{t:.2f}' for t in old)}), "
           f"this tree {mn:.3f} s (all {', '.join(f'{t:.2f}' for t in new)}): {mo / mn:.2f}x faster")
 
@@ -320,6 +330,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--ab", metavar="COMMIT", help="also time the MambaNO step at COMMIT")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ab-config", help="MambaNO configuration of this tree in the A/B (e.g. v0.1)")
     parser.add_argument("--skip-roofline", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -339,6 +350,8 @@ def main() -> None:
         roofline(threads, args.batch)
     if args.ab:
         ab(args.ab, {**job, "model": "mambano"}, args.rounds)
+        if args.ab_config:
+            ab(args.ab, {**job, "model": "mambano"}, args.rounds, args.ab_config)
 
 
 if __name__ == "__main__":

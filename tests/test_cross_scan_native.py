@@ -47,13 +47,15 @@ def generic_scan(m: SS2D, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     ("d_model", "height", "width", "directions"),
-    [(4, 6, 10, 4), (8, 16, 16, 2), (4, 7, 5, 1), (4, 20, 24, 4), (16, 9, 13, 4), (3, 20, 24, 4), (5, 7, 9, 2)],
+    [(4, 6, 10, 4), (8, 16, 16, 2), (4, 7, 5, 1), (4, 20, 24, 4), (16, 9, 13, 4), (3, 20, 24, 4), (5, 7, 9, 2),
+     (40, 6, 5, 4)],
 )
 def test_native_matches_the_loop_oracle(d_model, height, width, directions):
     """Forward and every gradient equal the loop backend's (autograd through the plain
     recurrence) to float32 rounding: non-square grids, 1/2/4 directions, several time chunks
-    (20 x 24 = 480 steps) and a last, partial chunk; channels in lane blocks of 8 (d_inner 8,
-    16, 32) and one at a time (d_inner 6, 10)."""
+    (20 x 24 = 480 steps) and a last, partial chunk; channels in lane blocks of 8 with the
+    projection formed in the kernel (d_inner 8, 16, 32) or by a matrix product (80), and one
+    channel at a time (d_inner 6, 10)."""
     m = _ss2d(d_model, directions)
     oracle = _ss2d(d_model, directions, backend="loop")
     x = torch.randn(2, m.d_inner, height, width)

@@ -140,14 +140,14 @@ typedef struct {
 } Dims;
 
 typedef struct { /* per-thread scratch, T steps */
-    float *dt, *sig, *u, *b, *c, *y, *dy, *ddt, *du, *db, *dc, *hs, *gs, *das, *at, *work;
+    float *dt, *sig, *u, *b, *c, *y, *dy, *ddt, *du, *db, *dc, *hs, *gs, *das, *at, *work, *dw;
     int64_t *pos;
 } Scratch;
 
 static int scratch_alloc(Scratch *s, const Dims *g, int backward) {
     int64_t td = g->T * g->d, tn = g->T * g->N, nd = g->N * g->d;
     /* hs and das hold T x N vectors of 8 lanes (lane blocks) or T x N floats (one channel) */
-    size_t floats = (size_t)(4 * td + 10 * tn + 2 * nd) + (backward ? (size_t)(3 * td + 18 * tn) : 0);
+    size_t floats = (size_t)(4 * td + 10 * tn + 2 * nd) + (backward ? (size_t)(3 * td + 18 * tn + (g->d + 2 * g->N) * g->d) : 0);
     float *base = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
     s->pos = malloc(sizeof(int64_t) * (size_t)g->T);
     if (!base || !s->pos) { free(base); free(s->pos); return -1; }
@@ -155,24 +155,60 @@ static int scratch_alloc(Scratch *s, const Dims *g, int backward) {
     s->b = s->y + td; s->c = s->b + tn; s->das = s->c + tn; s->at = s->das + 8 * tn; s->work = s->at + nd;
     if (backward) {
         s->dy = s->work + nd; s->ddt = s->dy + td; s->du = s->ddt + td;
-        s->db = s->du + td; s->dc = s->db + tn; s->hs = s->dc + tn; s->gs = s->hs + 8 * tn;
+        s->db = s->du + td; s->dc = s->db + tn; s->hs = s->dc + tn; s->gs = s->hs + 8 * tn; s->dw = s->gs + 8 * tn;
     }
     return 0;
 }
 
 /* Gather steps [t0, t0 + n) of direction k for batch b into the scratch (softplus applied). */
+/* The projection of a gathered chunk (lane blocks): dt, B and C of n steps from their input
+ * rows, U (n x d) times Wt (d x Pk) of direction k, 8 steps x 8 outputs per block of registers. */
+static void project_chunk(const Dims *g, Scratch *s, int64_t n, const float *restrict wt) {
+    const int64_t d = g->d, N = g->N, Pk = d + 2 * N;
+    for (int64_t i0 = 0; i0 < n; i0 += 8) {
+        const int m = n - i0 < 8 ? (int)(n - i0) : 8;
+        const float *ur = s->u + i0 * d;
+        for (int64_t o0 = 0; o0 < Pk; o0 += 8) {
+            v8 acc[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) acc[r] = v8_set1(0.0f);
+            if (m == 8) {
+                for (int64_t c = 0; c < d; c++) {
+                    v8 w = v8_load(wt + c * Pk + o0);
+#pragma GCC unroll 8
+                    for (int r = 0; r < 8; r++) acc[r] += v8_set1(ur[r * d + c]) * w;
+                }
+            } else {
+                for (int64_t c = 0; c < d; c++) {
+                    v8 w = v8_load(wt + c * Pk + o0);
+                    for (int r = 0; r < m; r++) acc[r] += v8_set1(ur[r * d + c]) * w;
+                }
+            }
+            float *dst = o0 < d ? s->dt + i0 * d + o0 : o0 < d + N ? s->b + i0 * N + (o0 - d) : s->c + i0 * N + (o0 - d - N);
+            const int64_t stride = o0 < d ? d : N;
+            for (int r = 0; r < m; r++) v8_store(dst + r * stride, acc[r]);
+        }
+    }
+}
+
+/* Gather steps [t0, t0 + n) of direction k for batch b into the scratch (softplus applied):
+ * the input rows, and their dt, B, C from proj, or (lane blocks, proj NULL) projected here. */
 static void gather(const Dims *g, Scratch *s, int64_t b, int64_t k, int64_t t0, int64_t n,
-                   const float *restrict proj, const float *restrict u, const float *restrict bias) {
+                   const float *restrict proj, const float *restrict wt, const float *restrict u,
+                   const float *restrict bias) {
     const int64_t d = g->d, N = g->N, col = k * (d + 2 * N);
     for (int64_t i = 0; i < n; i++) {
         int64_t p = grid_index(t0 + i, k, g->H, g->W);
         s->pos[i] = p;
-        const float *row = proj + (b * g->H * g->W + p) * g->P + col;
-        memcpy(s->dt + i * d, row, sizeof(float) * (size_t)d);
-        memcpy(s->b + i * N, row + d, sizeof(float) * (size_t)N);
-        memcpy(s->c + i * N, row + d + N, sizeof(float) * (size_t)N);
         memcpy(s->u + i * d, u + (b * g->H * g->W + p) * d, sizeof(float) * (size_t)d);
+        if (proj) {
+            const float *row = proj + (b * g->H * g->W + p) * g->P + col;
+            memcpy(s->dt + i * d, row, sizeof(float) * (size_t)d);
+            memcpy(s->b + i * N, row + d, sizeof(float) * (size_t)N);
+            memcpy(s->c + i * N, row + d + N, sizeof(float) * (size_t)N);
+        }
     }
+    if (!proj) project_chunk(g, s, n, wt + k * d * (d + 2 * N));
     const float *bk = bias + k * d;
     for (int64_t i = 0; i < n; i++) {
         float *row = s->dt + i * d, *sg = s->sig + i * d;
@@ -398,14 +434,14 @@ static void sum_directions(const Dims *g, const float *restrict src, float *rest
 }
 
 static void unit_forward(const Dims *g, Scratch *s, float *restrict state, int64_t b, int64_t k,
-                         const float *proj, const float *u, const float *A, const float *D,
+                         const float *proj, const float *wt, const float *u, const float *A, const float *D,
                          const float *bias, float *dst, int accumulate, float *ckpt, int store) {
     const int64_t d = g->d, N = g->N, L = g->H * g->W, NV = N / 8;
     memset(state, 0, sizeof(float) * (size_t)(d * N)); /* (N, d) with lane blocks, else (d, N) */
     if (g->lanes) transpose_a(g, s, A, k);
     for (int64_t ch = 0; ch < g->nchunks; ch++) {
         int64_t t0 = ch * g->T, n = L - t0 < g->T ? L - t0 : g->T;
-        gather(g, s, b, k, t0, n, proj, u, bias);
+        gather(g, s, b, k, t0, n, proj, wt, u, bias);
         if (store)
             memcpy(ckpt + (((b * g->K + k) * g->nchunks + ch) * d) * N, state, sizeof(float) * (size_t)(d * N));
         if (g->lanes) {
@@ -435,7 +471,7 @@ static int dims_check(Dims *g) {
 /* per_batch: one unit of work per batch element, its directions in turn, summed in place;
  * else one per (batch, direction) into buf (batch, K, L, d), summed afterwards in the same order. */
 int cross_scan_fwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
-                   const float *proj, const float *u, const float *A, const float *D, const float *bias,
+                   const float *proj, const float *wt, const float *u, const float *A, const float *D, const float *bias,
                    float *out, float *buf, float *ckpt, int store, int per_batch, int nthreads) {
     Dims g = {batch, H, W, K, d, N, T, 0, 0, 0};
     int err = dims_check(&g);
@@ -451,11 +487,11 @@ int cross_scan_fwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, in
 #pragma omp for schedule(static)
             for (int64_t b = 0; b < batch; b++)
                 for (int64_t k = 0; ok && k < K; k++)
-                    unit_forward(&g, &s, state, b, k, proj, u, A, D, bias, out + b * plane, k > 0, ckpt, store);
+                    unit_forward(&g, &s, state, b, k, proj, wt, u, A, D, bias, out + b * plane, k > 0, ckpt, store);
         } else {
 #pragma omp for schedule(static)
             for (int64_t unit = 0; unit < batch * K; unit++)
-                if (ok) unit_forward(&g, &s, state, unit / K, unit % K, proj, u, A, D, bias, buf + unit * plane, 0, ckpt, store);
+                if (ok) unit_forward(&g, &s, state, unit / K, unit % K, proj, wt, u, A, D, bias, buf + unit * plane, 0, ckpt, store);
             sum_directions(&g, buf, out);
         }
         if (ok) { free(s.dt); free(s.pos); }
@@ -525,10 +561,56 @@ static inline __attribute__((always_inline)) void chunk_backward(
     *dbias += db;
 }
 
+/* The projection's backward for a chunk (lane blocks): the input gradient dP W_k added to the
+ * scan's (s->du), and the weight gradient dP^T U accumulated into s->dw (Pk x d), where dP is
+ * the chunk's (d(dt_pre), dB, dC) rows. */
+static void project_chunk_backward(const Dims *g, Scratch *s, int64_t n, const float *restrict w) {
+    const int64_t d = g->d, N = g->N;
+    const float *parts[3] = {s->ddt, s->db, s->dc};
+    const int64_t widths[3] = {d, N, N}, first[3] = {0, d, d + N};
+    for (int64_t i0 = 0; i0 < n; i0 += 8) {
+        const int m = n - i0 < 8 ? (int)(n - i0) : 8;
+        for (int64_t c0 = 0; c0 < d; c0 += 8) {
+            v8 acc[8];
+            for (int r = 0; r < m; r++) acc[r] = v8_load(s->du + (i0 + r) * d + c0);
+            for (int q = 0; q < 3; q++) {
+                const float *src = parts[q] + i0 * widths[q];
+                for (int64_t o = 0; o < widths[q]; o++) {
+                    v8 wv = v8_load(w + (first[q] + o) * d + c0);
+                    if (m == 8) {
+#pragma GCC unroll 8
+                        for (int r = 0; r < 8; r++) acc[r] += v8_set1(src[r * widths[q] + o]) * wv;
+                    } else {
+                        for (int r = 0; r < m; r++) acc[r] += v8_set1(src[r * widths[q] + o]) * wv;
+                    }
+                }
+            }
+            for (int r = 0; r < m; r++) v8_store(s->du + (i0 + r) * d + c0, acc[r]);
+        }
+    }
+    for (int q = 0; q < 3; q++)
+        for (int64_t o0 = 0; o0 < widths[q]; o0 += 8)
+            for (int64_t c0 = 0; c0 < d; c0 += 8) {
+                float *dwo = s->dw + (first[q] + o0) * d + c0;
+                v8 acc[8];
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) acc[r] = v8_load(dwo + r * d);
+                for (int64_t i = 0; i < n; i++) {
+                    v8 uv = v8_load(s->u + i * d + c0);
+                    const float *src = parts[q] + i * widths[q] + o0;
+#pragma GCC unroll 8
+                    for (int r = 0; r < 8; r++) acc[r] += v8_set1(src[r]) * uv;
+                }
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) v8_store(dwo + r * d, acc[r]);
+            }
+}
+
 static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int64_t b, int64_t k,
-                          const float *proj, const float *u, const float *A, const float *D,
-                          const float *bias, const float *ckpt, const float *dout, float *dproj,
-                          float *dudst, int accumulate, float *dA, float *dD, float *dbias) {
+                          const float *proj, const float *wt, const float *w, const float *u,
+                          const float *A, const float *D, const float *bias, const float *ckpt,
+                          const float *dout, float *dproj, float *dw, float *dudst, int accumulate,
+                          float *dA, float *dD, float *dbias) {
     const int64_t d = g->d, N = g->N, L = g->H * g->W, NV = N / 8, unit = b * g->K + k;
     memset(gstate, 0, sizeof(float) * (size_t)(d * N));
     float *dAu = dA + unit * d * N, *dDu = dD + unit * d, *dbu = dbias + unit * d;
@@ -539,9 +621,10 @@ static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int
         transpose_a(g, s, A, k);
         memset(s->work, 0, sizeof(float) * (size_t)(d * N)); /* dA as (N, d) */
     }
+    if (!proj) memset(s->dw, 0, sizeof(float) * (size_t)((d + 2 * N) * d));
     for (int64_t ch = g->nchunks - 1; ch >= 0; ch--) {
         int64_t t0 = ch * g->T, n = L - t0 < g->T ? L - t0 : g->T;
-        gather(g, s, b, k, t0, n, proj, u, bias);
+        gather(g, s, b, k, t0, n, proj, wt, u, bias);
         for (int64_t i = 0; i < n; i++)
             memcpy(s->dy + i * d, dout + (b * L + s->pos[i]) * d, sizeof(float) * (size_t)d);
         memset(s->db, 0, sizeof(float) * (size_t)(n * N));
@@ -561,24 +644,30 @@ static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int
                 chunk_backward(g, s, n, c, a, D[k * d + c], h0 + c * N, gstate + c * N, dAu + c * N,
                                dDu + c, dbu + c, (int)NV);
         }
-        const int64_t col = k * (d + 2 * N);
-        for (int64_t i = 0; i < n; i++) {
-            float *row = dproj + (b * L + s->pos[i]) * g->P + col;
-            memcpy(row, s->ddt + i * d, sizeof(float) * (size_t)d);
-            memcpy(row + d, s->db + i * N, sizeof(float) * (size_t)N);
-            memcpy(row + d + N, s->dc + i * N, sizeof(float) * (size_t)N);
+        if (proj) {
+            const int64_t col = k * (d + 2 * N);
+            for (int64_t i = 0; i < n; i++) {
+                float *row = dproj + (b * L + s->pos[i]) * g->P + col;
+                memcpy(row, s->ddt + i * d, sizeof(float) * (size_t)d);
+                memcpy(row + d, s->db + i * N, sizeof(float) * (size_t)N);
+                memcpy(row + d + N, s->dc + i * N, sizeof(float) * (size_t)N);
+            }
+        } else {
+            project_chunk_backward(g, s, n, w + k * (d + 2 * N) * d);
         }
         scatter_rows(g, s, n, s->du, dudst, accumulate);
     }
+    if (!proj) memcpy(dw + unit * (d + 2 * N) * d, s->dw, sizeof(float) * (size_t)((d + 2 * N) * d));
     if (g->lanes)
         for (int64_t c = 0; c < d; c++)
             for (int64_t j = 0; j < N; j++) dAu[c * N + j] = s->work[j * d + c];
 }
 
 int cross_scan_bwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
-                   const float *proj, const float *u, const float *A, const float *D, const float *bias,
-                   const float *ckpt, const float *dout, float *dproj, float *du, float *buf, float *dA,
-                   float *dD, float *dbias, int per_batch, int nthreads) {
+                   const float *proj, const float *wt, const float *w, const float *u, const float *A,
+                   const float *D, const float *bias, const float *ckpt, const float *dout, float *dproj,
+                   float *dw, float *du, float *buf, float *dA, float *dD, float *dbias, int per_batch,
+                   int nthreads) {
     Dims g = {batch, H, W, K, d, N, T, 0, 0, 0};
     int err = dims_check(&g);
     if (err) return err;
@@ -593,14 +682,14 @@ int cross_scan_bwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, in
 #pragma omp for schedule(static)
             for (int64_t b = 0; b < batch; b++)
                 for (int64_t k = 0; ok && k < K; k++)
-                    unit_backward(&g, &s, gstate, b, k, proj, u, A, D, bias, ckpt, dout, dproj, du + b * plane,
-                                  k > 0, dA, dD, dbias);
+                    unit_backward(&g, &s, gstate, b, k, proj, wt, w, u, A, D, bias, ckpt, dout, dproj, dw,
+                                  du + b * plane, k > 0, dA, dD, dbias);
         } else {
 #pragma omp for schedule(static)
             for (int64_t unit = 0; unit < batch * K; unit++)
                 if (ok)
-                    unit_backward(&g, &s, gstate, unit / K, unit % K, proj, u, A, D, bias, ckpt, dout, dproj,
-                                  buf + unit * plane, 0, dA, dD, dbias);
+                    unit_backward(&g, &s, gstate, unit / K, unit % K, proj, wt, w, u, A, D, bias, ckpt, dout,
+                                  dproj, dw, buf + unit * plane, 0, dA, dD, dbias);
             sum_directions(&g, buf, du);
         }
         if (ok) { free(s.dt); free(s.pos); }
