@@ -15,4 +15,16 @@ and PyTorch share one OpenMP pool (no second set of spinning threads).
 from mambano_core.ops.native.build import NativeUnavailable, load, native_enabled
 from mambano_core.ops.native.threads import num_threads
 
-__all__ = ["NativeUnavailable", "load", "native_enabled", "num_threads"]
+#: The C sources of this package (``<name>.c`` next to this module).
+LIBRARIES = ("scan", "fir")
+
+
+def compile_all() -> dict[str, bool]:
+    """Build (or load from the cache) every native library now; whether each one is available.
+
+    A first build takes a few seconds per library; ``make demo`` calls this before it trains.
+    """
+    return {name: load(name) is not None for name in LIBRARIES}
+
+
+__all__ = ["LIBRARIES", "NativeUnavailable", "compile_all", "load", "native_enabled", "num_threads"]

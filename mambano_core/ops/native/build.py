@@ -54,10 +54,8 @@ def _compiler_id(cc: str) -> str:
 
 
 def _notice(message: str) -> None:
-    """One line on stderr (and the log): the fallback is in use."""
-    _logger.warning(message)
-    if not _logger.hasHandlers() or not _logger.isEnabledFor(logging.WARNING):
-        print(f"mambano: {message}", file=sys.stderr)
+    """One warning line (on stderr when logging is not configured: Python's last-resort handler)."""
+    _logger.warning("mambano: %s", message)
 
 
 def _build(source: Path, target: Path, cc: str) -> None:
