@@ -6,7 +6,8 @@ the unperturbed RAE 2822 at the benchmark conditions on the benchmark's grid fam
 spacings ``--spacings`` (default 1/128, the benchmark's, 1/192 and 1/256) and, on the first, with
 the far field ``--far-fields`` chords out; it compares the surface pressure, the upper-surface
 shock and the lift with the measured Case 6 of AGARD AR-138 (``data/rae2822_case6_cp.csv``, source
-in the file). About 15 CPU minutes on one core for the defaults.
+in the file). About 15 CPU minutes on one core for the defaults. The stats study prints the density
+statistics per split of a generated store (``--store ROOT --resolution S``).
 """
 
 from __future__ import annotations
@@ -78,23 +79,25 @@ def case6_summary(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, f
 
 
 def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 20.0,
-                  tol: float = 1e-5) -> dict[str, np.ndarray]:
+                  tol: float = 1e-5, vortex: bool = False) -> dict[str, np.ndarray]:
     """The unperturbed RAE 2822 at the benchmark conditions on the benchmark grid family, cached in ``cache``.
 
     The grid is the benchmark's (core ``[-0.25, 1.25] x [-0.35, 0.7]``, stretching 1.1, five
-    multigrid levels) with core spacing ``spacing`` and the far field ``far_field`` chords out.
-    Returns the primitive state, the grid nodes, the residual history, cycles and CPU seconds.
+    multigrid levels) with core spacing ``spacing`` and the far field ``far_field`` chords out,
+    with the point-vortex far-field state if ``vortex`` (not the benchmark's setting). Returns the primitive state, the grid nodes, the residual history, cycles and CPU seconds.
     """
-    name = None if cache is None else cache / f"rae2822_h{round(1 / spacing)}_ff{far_field:g}_tol{tol:g}.npz"
+    tag = "_vortex" if vortex else ""
+    name = None if cache is None else cache / f"rae2822_h{round(1 / spacing)}_ff{far_field:g}{tag}_tol{tol:g}.npz"
     if name is not None and name.exists():
         return dict(np.load(name))
     grid = airfoil_grid(spacing, RAE_CORE, far_field, RAE_STRETCHING, RAE_MULTIPLE)
     start = time.process_time()
-    result = solve_steady(grid, rae2822(), FlowConditions(), SolverSettings(tol=tol, max_cycles=4000))
+    settings = SolverSettings(tol=tol, max_cycles=4000, far_field_vortex=vortex)
+    result = solve_steady(grid, rae2822(), FlowConditions(), settings)
     cpu = time.process_time() - start
     data = {"W": result.W, "x_nodes": grid.x_nodes, "y_nodes": grid.y_nodes, "history": result.history,
             "cycles": np.array(result.cycles), "cpu": np.array(cpu), "residual": np.array(result.residual),
-            "spacing": np.array(spacing), "far_field": np.array(far_field)}
+            "spacing": np.array(spacing), "far_field": np.array(far_field), "vortex": np.array(vortex)}
     if name is not None:
         name.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(name, **data)
@@ -111,7 +114,8 @@ def rae2822_surface(data: dict[str, np.ndarray]) -> dict[str, float | np.ndarray
     surface = surface_pressure(result, airfoil, flow, CP_OFFSET_CELLS * spacing)
     cl, cd = force_coefficients(surface, flow.alpha_deg)
     shock = shock_position(surface.x, surface.cp_upper, critical_pressure_coefficient(flow.mach))
-    return {"spacing": spacing, "far_field": float(data["far_field"]), "cells": int((result.body.kind == FLUID).sum()),
+    return {"spacing": spacing, "far_field": float(data["far_field"]), "vortex": bool(data.get("vortex", False)),
+            "cells": int((result.body.kind == FLUID).sum()),
             "cycles": int(data["cycles"]), "cpu": float(data["cpu"]), "residual": float(data["residual"]),
             "cl": cl, "cd": cd, "shock_x": shock, "x": surface.x, "cp_up": surface.cp_upper,
             "cp_lo": surface.cp_lower, "history": data["history"]}
@@ -138,7 +142,8 @@ def _plot_sod(out: Path) -> None:
     fig.savefig(out / "sod.png", dpi=90, bbox_inches="tight")
 
 
-def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], cache: Path | None) -> None:
+def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], vortex_far_fields: list[float],
+                    cache: Path | None) -> None:
     import matplotlib.pyplot as plt
 
     exp = load_case6()
@@ -146,17 +151,29 @@ def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], cac
     print("RAE 2822, M = 0.729, alpha = 2.31 deg (Euler); AGARD AR-138 Case 6 measured: "
           f"C_L (normal force of the points) = {ref['cl']:.3f}, upper sonic crossing x = {ref['shock_x']:.3f}")
     print("  core h  far field  fluid cells  cycles  CPU s   C_L     C_D     upper shock x/c")
-    runs = [(n, 20.0) for n in spacings] + [(spacings[0], f) for f in far_fields if f != 20.0]
+    runs = [(n, 20.0, False) for n in spacings] + [(spacings[0], f, False) for f in far_fields if f != 20.0]
+    runs += [(spacings[0], f, True) for f in vortex_far_fields]
     results = {}
-    for n, far in runs:
-        r = rae2822_surface(solve_rae2822(1.0 / n, cache, far))
-        results[n, far] = r
-        print(f"  1/{n:<5d} {far:6.0f}  {r['cells']:11d}  {r['cycles']:6d}  {r['cpu']:5.0f}  {r['cl']:.4f}  "
-              f"{r['cd']:.4f}  {r['shock_x']:.4f}")
+    for n, far, vortex in runs:
+        r = rae2822_surface(solve_rae2822(1.0 / n, cache, far, vortex=vortex))
+        results[n, far, vortex] = r
+        print(f"  1/{n:<5d} {far:6.0f}{' vortex' if vortex else '       '}  {r['cells']:11d}  {r['cycles']:6d}  "
+              f"{r['cpu']:5.0f}  {r['cl']:.4f}  {r['cd']:.4f}  {r['shock_x']:.4f}")
+    print("  Cp - Cp(measured) at the taps away from the shock, mean (max |.|): "
+          "upper 0.05 < x < 0.5 | lower 0.05 < x < 0.95")
+    for n in spacings:
+        r = results[n, 20.0, False]
+        parts = []
+        for surface, key, (lo, hi) in (("upper", "cp_up", (0.05, 0.5)), ("lower", "cp_lo", (0.05, 0.95))):
+            x, cp = exp[surface]
+            keep = (x > lo) & (x < hi)
+            diff = np.interp(x[keep], r["x"], r[key]) - cp[keep]
+            parts.append(f"{diff.mean():+.3f} ({np.abs(diff).max():.3f})")
+        print(f"  1/{n:<5d} " + " | ".join(parts))
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(16, 4.2), gridspec_kw={"width_ratios": [2, 1, 1]})
     for axis in (ax, bx):
         for n in spacings:
-            r = results[n, 20.0]
+            r = results[n, 20.0, False]
             line, = axis.plot(r["x"], -r["cp_up"], lw=1, label=f"Euler, h = 1/{n}")
             axis.plot(r["x"], -r["cp_lo"], color=line.get_color(), lw=1)
         for surface, marker in (("upper", "o"), ("lower", "s")):
@@ -167,7 +184,7 @@ def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], cac
     ax.legend(fontsize=8)
     bx.set(xlim=(0.45, 0.75), ylim=(0.2, 1.4), xlabel="x / c", title="upper-surface shock")
     for n in spacings:
-        cx.semilogy(results[n, 20.0]["history"], lw=0.8, label=f"h = 1/{n}")
+        cx.semilogy(results[n, 20.0, False]["history"], lw=0.8, label=f"h = 1/{n}")
     cx.set(xlabel="multigrid cycle", ylabel="RMS density residual")
     cx.legend(fontsize=8)
     fig.savefig(out / "rae2822.png", dpi=90, bbox_inches="tight")
@@ -193,21 +210,46 @@ def _plot_samples(out: Path) -> None:
     fig.savefig(out / "samples.png", dpi=80, bbox_inches="tight")
 
 
+def _print_stats(root: Path, resolution: int) -> None:
+    """Density statistics per split of an airfoil store at ``resolution`` (docs/benchmarks.md)."""
+    import xarray as xr
+
+    from mambano_core.data.store import Store
+
+    store = Store(root, "airfoil")
+    print(f"airfoil store {store.dir}, {resolution}^2: rho over all points (body at 1) | fluid points only")
+    print("| split | samples | mean | std | min | max | mean (fluid) | std (fluid) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for split in ("train", "val", "test_id", "test_ood"):
+        with xr.open_dataset(store.path(split, resolution)) as ds:  # read only: no checksum cache written
+            rho, mask = ds["rho"].values.astype(np.float64), ds["mask"].values
+        fluid = rho[mask < 0.5]
+        print(f"| {split} | {rho.shape[0]} | {rho.mean():.4f} | {rho.std():.4f} | {rho.min():.4f} | "
+              f"{rho.max():.4f} | {fluid.mean():.4f} | {fluid.std():.4f} |")
+
+
 def main() -> None:
     """Run the selected studies, print their tables and write their figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--studies", nargs="+", default=["sod", "transonic", "samples"],
-                        choices=["sod", "transonic", "samples"])
+                        choices=["sod", "transonic", "samples", "stats"])
     parser.add_argument("--spacings", nargs="+", type=int, default=[128, 192, 256],
                         help="transonic study: core cells per chord (the first is the benchmark's)")
     parser.add_argument("--far-fields", nargs="+", type=float, default=[20.0, 40.0, 80.0],
                         help="transonic study: far-field distances (chords) solved at the first spacing")
+    parser.add_argument("--vortex-far-fields", nargs="+", type=float, default=[20.0, 40.0],
+                        help="transonic study: far fields solved at the first spacing with the point-vortex far field")
     parser.add_argument("--cache", type=Path, default=None, help="keep the transonic solves here (npz) and reuse them")
+    parser.add_argument("--store", type=Path, default=Path("data"),
+                        help="stats study: root of the data stores (mambano generate airfoil --out ROOT)")
+    parser.add_argument("--resolution", type=int, default=128, help="stats study: resolution of the store's files")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     studies = {"sod": lambda out: _plot_sod(out), "samples": lambda out: _plot_samples(out),
-               "transonic": lambda out: _plot_transonic(out, args.spacings, args.far_fields, args.cache)}
+               "transonic": lambda out: _plot_transonic(out, args.spacings, args.far_fields,
+                                                           args.vortex_far_fields, args.cache),
+               "stats": lambda out: _print_stats(args.store, args.resolution)}
     for name in args.studies:
         studies[name](args.out)
 

@@ -17,8 +17,14 @@ import numpy as np
 import pytest
 
 from mambano_core.solvers.euler.geometry import rae2822
-from mambano_core.solvers.euler.grid import airfoil_grid
-from mambano_core.solvers.euler.solver import FlowConditions, SolverSettings, solve_steady
+from mambano_core.solvers.euler.grid import Grid, airfoil_grid
+from mambano_core.solvers.euler.solver import (
+    FlowConditions,
+    SolverSettings,
+    circulation,
+    solve_steady,
+    vortex_far_field,
+)
 from mambano_core.solvers.euler.surface import (
     SurfacePressure,
     critical_pressure_coefficient,
@@ -85,6 +91,26 @@ def test_case6_table_is_the_transcribed_record() -> None:
     # The pressure lift of the measured points and the sonic crossing between the taps at 0.55 and 0.575.
     assert summary["cl"] == pytest.approx(0.743, abs=0.005)
     assert 0.55 < summary["shock_x"] < 0.58
+
+
+def test_vortex_far_field_carries_the_circulation_and_the_free_stream_enthalpy() -> None:
+    grid = Grid.from_nodes(np.linspace(-9.75, 10.25, 401), np.linspace(-10.0, 10.0, 401))
+    flow = FlowConditions()
+    free = flow.primitive()
+    np.testing.assert_allclose(vortex_far_field(grid, flow, 0.0), np.broadcast_to(free[:, None, None], (4,) + grid.shape),
+                               rtol=0, atol=1e-14)
+    gamma_cw = 0.44  # C_L = 2 Gamma / U ~ 0.7 at M 0.729
+    W = vortex_far_field(grid, flow, gamma_cw)
+    # The circulation() of the field around the vortex is minus the clockwise circulation, on any box.
+    for box in ((-1.0, 1.5, -1.0, 1.0), (-5.0, 6.0, -4.0, 4.0)):
+        assert circulation(grid, W, box) == pytest.approx(-gamma_cw, rel=2e-3)
+    # Faster above the airfoil than below; total enthalpy and entropy those of the free stream.
+    j_up, j_lo, i = np.searchsorted(grid.yc, 3.0), np.searchsorted(grid.yc, -3.0), np.searchsorted(grid.xc, 0.25)
+    assert W[1, j_up, i] > free[1] > W[1, j_lo, i]
+    g = flow.gamma
+    enthalpy = g / (g - 1) * W[3] / W[0] + 0.5 * (W[1] ** 2 + W[2] ** 2)
+    np.testing.assert_allclose(enthalpy, g / (g - 1) * free[3] / free[0] + 0.5 * (free[1] ** 2 + free[2] ** 2), rtol=1e-12)
+    np.testing.assert_allclose(W[3] / W[0] ** g, free[3] / free[0] ** g, rtol=1e-12)
 
 
 @pytest.mark.slow
