@@ -1,8 +1,13 @@
 """Verification studies of the Euler solver (the numbers and figures of docs/airfoil.md).
 
-Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic samples]``;
-it prints the tables and writes PNG figures to ``OUT_DIR``. The transonic grid study solves the
-RAE 2822 on three grids (1/64, 1/128, 1/256 chord) and takes several minutes on one core.
+Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic samples] [--cache DIR]``;
+it prints the tables and writes PNG figures to ``OUT_DIR``. The transonic study (issue #18) solves
+the unperturbed RAE 2822 at the benchmark conditions on the benchmark's grid family at the core
+spacings ``--spacings`` (default 1/128, the benchmark's, 1/192 and 1/256) and, on the first, with
+the far field ``--far-fields`` chords out; it compares the surface pressure, the upper-surface
+shock and the lift with the measured Case 6 of AGARD AR-138 (``data/rae2822_case6_cp.csv``, source
+in the file). About 15 CPU minutes on one core for the defaults. The stats study prints the density
+statistics per split of a generated store (``--store ROOT --resolution S``).
 """
 
 from __future__ import annotations
@@ -13,10 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mambano_core.solvers.euler.geometry import Airfoil, rae2822
-from mambano_core.solvers.euler.grid import NG, Grid, airfoil_grid
+from mambano_core.solvers.euler.geometry import rae2822
+from mambano_core.solvers.euler.grid import FLUID, NG, Grid, airfoil_grid, build_body
 from mambano_core.solvers.euler.riemann_exact import sample_riemann
-from mambano_core.solvers.euler.solver import FlowConditions, SolverSettings, SteadyResult, sample_field, solve_steady
+from mambano_core.solvers.euler.solver import FlowConditions, SolverSettings, SteadyResult, solve_steady
+from mambano_core.solvers.euler.surface import (
+    critical_pressure_coefficient,
+    force_coefficients,
+    shock_position,
+    surface_pressure,
+)
 from mambano_core.solvers.euler.unsteady import solve_unsteady
 
 SOD_LEFT, SOD_RIGHT = (1.0, 0.0, 1.0), (0.125, 0.0, 0.1)
@@ -34,34 +45,80 @@ def sod(n: int, limiter: str, t_end: float = 0.2) -> tuple[np.ndarray, np.ndarra
     return x, W[0, NG, NG:-NG], sample_riemann(SOD_LEFT, SOD_RIGHT, (x - 0.5) / t_end)[0]
 
 
-def surface_cp(result: SteadyResult, airfoil: Airfoil, flow: FlowConditions, x: np.ndarray,
-               offset: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pressure coefficients ``(upper, lower)`` sampled ``offset`` away from the surface along the normal."""
-    q = 0.5 * flow.gamma * flow.p * flow.mach**2
-    out = []
-    for surface, sign in ((airfoil.upper, 1.0), (airfoil.lower, -1.0)):
-        y = surface(x)
-        slope = np.gradient(y, x)
-        norm = np.hypot(slope, 1.0)
-        px, py = x - sign * offset * slope / norm, y + sign * offset / norm
-        out.append((sample_field(result, result.W[3], px, py) - flow.p) / q)
-    return out[0], out[1]
+CASE6_CSV = Path(__file__).parent / "data" / "rae2822_case6_cp.csv"
+#: The benchmark's grid family (core, stretching, multigrid multiple) around the unperturbed RAE 2822.
+RAE_CORE, RAE_STRETCHING, RAE_MULTIPLE = (-0.25, 1.25, -0.35, 0.7), 1.1, 16
+#: Cp is read this many core cells off the wall (along the normal): it converges to the wall value.
+CP_OFFSET_CELLS = 1.5
 
 
-def transonic(spacing: float, tol: float = 1e-5) -> dict[str, float | np.ndarray]:
-    """RAE 2822 at the benchmark conditions on the benchmark grid with core spacing ``spacing``."""
-    grid = airfoil_grid(spacing, (-0.25, 1.25, -0.35, 0.7), 20.0, 1.1, 16)
+def load_case6(path: Path = CASE6_CSV) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Measured Cp of AGARD AR-138 Case 6 (source in the file): ``{"upper": (x, cp), "lower": (x, cp)}``, x increasing."""
+    rows: dict[str, list[tuple[float, float]]] = {"upper": [], "lower": []}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("#") or line.startswith("surface") or not line.strip():
+                continue
+            surface, x, minus_cp = line.strip().split(",")
+            rows[surface].append((float(x), -float(minus_cp)))
+    out = {}
+    for surface, values in rows.items():
+        x, cp = np.array(values).T
+        order = np.argsort(x, kind="stable")
+        out[surface] = (x[order], cp[order])
+    return out
+
+
+def case6_summary(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Normal-force lift ``int (Cp_lo - Cp_up) dx cos(alpha)`` of the measured points (trapezoids) and the
+    upper-surface sonic crossing (shock position, :func:`shock_position`)."""
     flow = FlowConditions()
+    (xu, cu), (xl, cl) = data["upper"], data["lower"]
+    lift = (np.trapezoid(cl, xl) - np.trapezoid(cu, xu)) * np.cos(np.radians(flow.alpha_deg))
+    return {"cl": float(lift), "shock_x": shock_position(xu, cu, critical_pressure_coefficient(flow.mach))}
+
+
+def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 20.0,
+                  tol: float = 1e-5, vortex: bool = False) -> dict[str, np.ndarray]:
+    """The unperturbed RAE 2822 at the benchmark conditions on the benchmark grid family, cached in ``cache``.
+
+    The grid is the benchmark's (core ``[-0.25, 1.25] x [-0.35, 0.7]``, stretching 1.1, five
+    multigrid levels) with core spacing ``spacing`` and the far field ``far_field`` chords out,
+    with the point-vortex far-field state if ``vortex`` (not the benchmark's setting). Returns the primitive state, the grid nodes, the residual history, cycles and CPU seconds.
+    """
+    tag = "_vortex" if vortex else ""
+    name = None if cache is None else cache / f"rae2822_h{round(1 / spacing)}_ff{far_field:g}{tag}_tol{tol:g}.npz"
+    if name is not None and name.exists():
+        return dict(np.load(name))
+    grid = airfoil_grid(spacing, RAE_CORE, far_field, RAE_STRETCHING, RAE_MULTIPLE)
     start = time.process_time()
-    result = solve_steady(grid, rae2822(), flow, SolverSettings(tol=tol, max_cycles=4000))
+    settings = SolverSettings(tol=tol, max_cycles=4000, far_field_vortex=vortex)
+    result = solve_steady(grid, rae2822(), FlowConditions(), settings)
     cpu = time.process_time() - start
-    x = 0.5 * (1.0 - np.cos(np.linspace(0.0, np.pi, 401)))
-    cp_up, cp_lo = surface_cp(result, rae2822(), flow, x, 1.5 / 128)
-    cl = np.trapezoid(cp_lo - cp_up, x) * np.cos(np.radians(flow.alpha_deg))
-    jump = np.where(x[1:] > 0.2, np.diff(cp_up), 0.0)
-    return {"spacing": spacing, "cells": int((result.body.kind == 1).sum()), "cycles": result.cycles,
-            "cpu": cpu, "cl": float(cl), "shock_x": float(x[np.argmax(jump)]), "x": x, "cp_up": cp_up,
-            "cp_lo": cp_lo, "history": result.history}
+    data = {"W": result.W, "x_nodes": grid.x_nodes, "y_nodes": grid.y_nodes, "history": result.history,
+            "cycles": np.array(result.cycles), "cpu": np.array(cpu), "residual": np.array(result.residual),
+            "spacing": np.array(spacing), "far_field": np.array(far_field), "vortex": np.array(vortex)}
+    if name is not None:
+        name.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(name, **data)
+    return data
+
+
+def rae2822_surface(data: dict[str, np.ndarray]) -> dict[str, float | np.ndarray]:
+    """Surface Cp (read ``CP_OFFSET_CELLS`` core cells off the wall), C_L, C_D and the upper shock of a solve."""
+    grid = Grid.from_nodes(data["x_nodes"], data["y_nodes"])
+    airfoil, flow = rae2822(), FlowConditions()
+    result = SteadyResult(grid, build_body(grid, airfoil), data["W"], float(data["residual"]), int(data["cycles"]),
+                          True, data["history"])
+    spacing = float(data["spacing"])
+    surface = surface_pressure(result, airfoil, flow, CP_OFFSET_CELLS * spacing)
+    cl, cd = force_coefficients(surface, flow.alpha_deg)
+    shock = shock_position(surface.x, surface.cp_upper, critical_pressure_coefficient(flow.mach))
+    return {"spacing": spacing, "far_field": float(data["far_field"]), "vortex": bool(data.get("vortex", False)),
+            "cells": int((result.body.kind == FLUID).sum()),
+            "cycles": int(data["cycles"]), "cpu": float(data["cpu"]), "residual": float(data["residual"]),
+            "cl": cl, "cd": cd, "shock_x": shock, "x": surface.x, "cp_up": surface.cp_upper,
+            "cp_lo": surface.cp_lower, "history": data["history"]}
 
 
 def _plot_sod(out: Path) -> None:
@@ -85,22 +142,51 @@ def _plot_sod(out: Path) -> None:
     fig.savefig(out / "sod.png", dpi=90, bbox_inches="tight")
 
 
-def _plot_transonic(out: Path) -> None:
+def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], vortex_far_fields: list[float],
+                    cache: Path | None) -> None:
     import matplotlib.pyplot as plt
 
-    print("RAE 2822, M = 0.729, alpha = 2.31 deg (Euler)")
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for spacing in (1 / 64, 1 / 128, 1 / 256):
-        r = transonic(spacing)
-        print(f"  h = 1/{round(1 / spacing)}: {r['cells']} fluid cells, {r['cycles']} cycles to 1e-5, "
-              f"{r['cpu']:.0f} s CPU, C_L = {r['cl']:.3f}, upper shock at x = {r['shock_x']:.3f}")
-        ax.plot(r["x"], -r["cp_up"], label=f"h = 1/{round(1 / spacing)}")
-        ax.plot(r["x"], -r["cp_lo"], color=ax.lines[-1].get_color(), lw=0.8)
-        bx.semilogy(r["history"], label=f"h = 1/{round(1 / spacing)}")
-    ax.set(xlabel="x / c", ylabel="-Cp (1.5/128 off the wall)", title="RAE 2822, M 0.729, 2.31 deg")
-    bx.set(xlabel="multigrid cycle", ylabel="RMS density residual")
-    ax.legend()
-    bx.legend()
+    exp = load_case6()
+    ref = case6_summary(exp)
+    print("RAE 2822, M = 0.729, alpha = 2.31 deg (Euler); AGARD AR-138 Case 6 measured: "
+          f"C_L (normal force of the points) = {ref['cl']:.3f}, upper sonic crossing x = {ref['shock_x']:.3f}")
+    print("  core h  far field  fluid cells  cycles  CPU s   C_L     C_D     upper shock x/c")
+    runs = [(n, 20.0, False) for n in spacings] + [(spacings[0], f, False) for f in far_fields if f != 20.0]
+    runs += [(spacings[0], f, True) for f in vortex_far_fields]
+    results = {}
+    for n, far, vortex in runs:
+        r = rae2822_surface(solve_rae2822(1.0 / n, cache, far, vortex=vortex))
+        results[n, far, vortex] = r
+        print(f"  1/{n:<5d} {far:6.0f}{' vortex' if vortex else '       '}  {r['cells']:11d}  {r['cycles']:6d}  "
+              f"{r['cpu']:5.0f}  {r['cl']:.4f}  {r['cd']:.4f}  {r['shock_x']:.4f}")
+    print("  Cp - Cp(measured) at the taps away from the shock, mean (max |.|): "
+          "upper 0.05 < x < 0.5 | lower 0.05 < x < 0.95")
+    for n in spacings:
+        r = results[n, 20.0, False]
+        parts = []
+        for surface, key, (lo, hi) in (("upper", "cp_up", (0.05, 0.5)), ("lower", "cp_lo", (0.05, 0.95))):
+            x, cp = exp[surface]
+            keep = (x > lo) & (x < hi)
+            diff = np.interp(x[keep], r["x"], r[key]) - cp[keep]
+            parts.append(f"{diff.mean():+.3f} ({np.abs(diff).max():.3f})")
+        print(f"  1/{n:<5d} " + " | ".join(parts))
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(16, 4.2), gridspec_kw={"width_ratios": [2, 1, 1]})
+    for axis in (ax, bx):
+        for n in spacings:
+            r = results[n, 20.0, False]
+            line, = axis.plot(r["x"], -r["cp_up"], lw=1, label=f"Euler, h = 1/{n}")
+            axis.plot(r["x"], -r["cp_lo"], color=line.get_color(), lw=1)
+        for surface, marker in (("upper", "o"), ("lower", "s")):
+            axis.plot(exp[surface][0], -exp[surface][1], marker, ms=4, mfc="none", color="k",
+                      label=f"Case 6 experiment, {surface}")
+        axis.axhline(-critical_pressure_coefficient(FlowConditions().mach), color="grey", lw=0.6, ls=":")
+    ax.set(xlabel="x / c", ylabel="-Cp", title="RAE 2822, M 0.729, 2.31 deg: Euler (this solver) and AGARD AR-138 Case 6")
+    ax.legend(fontsize=8)
+    bx.set(xlim=(0.45, 0.75), ylim=(0.2, 1.4), xlabel="x / c", title="upper-surface shock")
+    for n in spacings:
+        cx.semilogy(results[n, 20.0, False]["history"], lw=0.8, label=f"h = 1/{n}")
+    cx.set(xlabel="multigrid cycle", ylabel="RMS density residual")
+    cx.legend(fontsize=8)
     fig.savefig(out / "rae2822.png", dpi=90, bbox_inches="tight")
 
 
@@ -124,15 +210,53 @@ def _plot_samples(out: Path) -> None:
     fig.savefig(out / "samples.png", dpi=80, bbox_inches="tight")
 
 
+def _print_stats(root: Path, resolution: int) -> None:
+    """Density statistics per split of an airfoil store at ``resolution`` (docs/benchmarks.md)."""
+    import xarray as xr
+
+    from mambano_core.data.store import Store
+
+    store = Store(root, "airfoil")
+    print(f"airfoil store {store.dir}, {resolution}^2: rho over all points (body at 1) | fluid points only")
+    print("| split | samples | mean | std | min | max | mean (fluid) | std (fluid) |")
+    print("|---|---|---|---|---|---|---|---|")
+    fields = {}
+    for split in ("train", "val", "test_id", "test_ood"):
+        with xr.open_dataset(store.path(split, resolution)) as ds:  # read only: no checksum cache written
+            rho, mask = ds["rho"].values.astype(np.float64), ds["mask"].values > 0.5
+        fields[split] = rho, mask
+        fluid = rho[~mask]
+        print(f"| {split} | {rho.shape[0]} | {rho.mean():.4f} | {rho.std():.4f} | {rho.min():.4f} | "
+              f"{rho.max():.4f} | {fluid.mean():.4f} | {fluid.std():.4f} |")
+    mean_field = fields["train"][0].mean(axis=0)
+    for split in ("test_id", "test_ood"):  # the trivial model: the training mean field, 1 inside the body
+        rho, mask = fields[split]
+        error = np.abs(np.where(mask, 1.0, mean_field) - rho).sum(axis=(1, 2)) / np.abs(rho).sum(axis=(1, 2))
+        print(f"  {split}: median relative L1 of the training mean field {100 * np.median(error):.2f}%")
+
+
 def main() -> None:
     """Run the selected studies, print their tables and write their figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--studies", nargs="+", default=["sod", "transonic", "samples"],
-                        choices=["sod", "transonic", "samples"])
+                        choices=["sod", "transonic", "samples", "stats"])
+    parser.add_argument("--spacings", nargs="+", type=int, default=[128, 192, 256],
+                        help="transonic study: core cells per chord (the first is the benchmark's)")
+    parser.add_argument("--far-fields", nargs="+", type=float, default=[20.0, 40.0, 80.0],
+                        help="transonic study: far-field distances (chords) solved at the first spacing")
+    parser.add_argument("--vortex-far-fields", nargs="+", type=float, default=[20.0, 40.0],
+                        help="transonic study: far fields solved at the first spacing with the point-vortex far field")
+    parser.add_argument("--cache", type=Path, default=None, help="keep the transonic solves here (npz) and reuse them")
+    parser.add_argument("--store", type=Path, default=Path("data"),
+                        help="stats study: root of the data stores (mambano generate airfoil --out ROOT)")
+    parser.add_argument("--resolution", type=int, default=128, help="stats study: resolution of the store's files")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    studies = {"sod": _plot_sod, "transonic": _plot_transonic, "samples": _plot_samples}
+    studies = {"sod": lambda out: _plot_sod(out), "samples": lambda out: _plot_samples(out),
+               "transonic": lambda out: _plot_transonic(out, args.spacings, args.far_fields,
+                                                           args.vortex_far_fields, args.cache),
+               "stats": lambda out: _print_stats(args.store, args.resolution)}
     for name in args.studies:
         studies[name](args.out)
 

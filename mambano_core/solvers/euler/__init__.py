@@ -10,6 +10,7 @@ Used by the airfoil benchmark (:mod:`mambano_core.data.benchmarks.airfoil`); see
 - :mod:`.implicit`: matrix-free LU-SGS (Yoon & Jameson 1988).
 - :mod:`.multigrid`: FAS restriction and prolongation (Jameson 1983).
 - :mod:`.solver`: the steady driver (:func:`~.solver.solve_steady`) and field sampling.
+- :mod:`.surface`: surface pressure coefficients, lift and drag, the upper-surface shock position.
 - :mod:`.unsteady`: time-accurate SSP-RK2 driver (shock-tube verification).
 - :mod:`.riemann_exact`: exact Riemann solver (Toro 2009, ch. 4).
 

@@ -81,6 +81,9 @@ def _farfield_state(
 ) -> tuple[float, float, float, float]:
     """Characteristic (Riemann-invariant) far-field state for the outward normal ``(nx, ny)``.
 
+    ``free`` is the outer state ``(rho, u, v, p)`` there: the free stream, or the free stream
+    with the airfoil's point vortex (:func:`.solver.vortex_far_field`).
+
     One-dimensional Riemann invariants normal to the boundary (the classical characteristic far
     field, e.g. Blazek, "Computational Fluid Dynamics: Principles and Applications"):
     ``R+ = u_n + 2c/(gamma-1)`` from the interior, ``R- = u_n - 2c/(gamma-1)`` from the free
@@ -112,7 +115,11 @@ def _farfield_state(
 
 @njit(cache=True)
 def fill_edges(W: np.ndarray, free: np.ndarray, gamma: float, farfield: bool) -> None:
-    """Fill the ``NG`` boundary layers: characteristic far field, or zero-gradient if not ``farfield``."""
+    """Fill the ``NG`` boundary layers: characteristic far field, or zero-gradient if not ``farfield``.
+
+    ``free`` ``(4, NY, NX)`` holds the outer state at each boundary cell (read at the cells next to
+    the ghost layers only).
+    """
     ny_, nx_ = W.shape[1], W.shape[2]
     for side in range(4):
         count = ny_ if side < 2 else nx_
@@ -127,7 +134,7 @@ def fill_edges(W: np.ndarray, free: np.ndarray, gamma: float, farfield: bool) ->
                 jj, ii, nx, ny = ny_ - NG - 1, k, 0.0, 1.0
             rho, u, v, p = W[0, jj, ii], W[1, jj, ii], W[2, jj, ii], W[3, jj, ii]
             if farfield:
-                rho, u, v, p = _farfield_state(rho, u, v, p, free, nx, ny, gamma)
+                rho, u, v, p = _farfield_state(rho, u, v, p, free[:, jj, ii], nx, ny, gamma)
             for layer in range(1, NG + 1):
                 gj, gi = jj + int(ny) * layer, ii + int(nx) * layer
                 W[0, gj, gi] = rho

@@ -56,6 +56,7 @@ def solve_unsteady(
     flux_id, limiter_id = FLUXES[flux], LIMITERS[limiter]
     free = np.zeros(4) if farfield is None else np.asarray(farfield, dtype=np.float64)
     W = np.array(initial, dtype=np.float64)
+    free = np.broadcast_to(free[:, None, None], W.shape).copy()  # the outer state at every boundary cell
     U = np.zeros_like(W)
     kernels.to_conservative(W, gamma, U)
     R, sx, sy, weights = np.zeros_like(W), np.zeros_like(W), np.zeros_like(W), np.zeros_like(W)
