@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mambano_core.ops.banded import LinearMap, MatrixMap, _matrix
-from mambano_core.ops.native import load, num_threads
+from mambano_core.ops.native import data_pointer, load, num_threads
 
 ACT_LRELU = 0
 ACT_SILU = 1
@@ -115,10 +115,6 @@ def plan(passes: tuple[LinearMap, ...]) -> _Plan:
         return _Plan(passes)
 
 
-def _ptr(t: Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
-
 class _FusedActivation(torch.autograd.Function):
     """``(B, C, H, W) -> (B, C, Ho, Wo)``: bias, up, nonlinearity, down in one native call per direction."""
 
@@ -134,7 +130,7 @@ class _FusedActivation(torch.autograd.Function):
             mask = torch.empty(batch * channels, plan_.mask_bytes, dtype=torch.uint8)
         lib.fir_act_forward(
             batch * channels, x.data_ptr(), y.data_ptr(), plan_.forward, act, slope,
-            _ptr(bias_c), channels, _ptr(mask), num_threads(),
+            data_pointer(bias_c), channels, data_pointer(mask), num_threads(),
         )
         ctx.plan, ctx.act, ctx.slope, ctx.shape = plan_, act, slope, (batch, channels)
         ctx.save_for_backward(x if act == ACT_SILU else None, bias_c, mask)
@@ -151,8 +147,8 @@ class _FusedActivation(torch.autograd.Function):
         need_bias = ctx.needs_input_grad[1]
         dsum = torch.empty(batch, channels, dtype=torch.float64) if need_bias else None
         library().fir_act_backward(
-            batch * channels, _ptr(x), grad.data_ptr(), dx.data_ptr(), ctx.plan.forward,
-            ctx.plan.adjoint, ctx.act, ctx.slope, _ptr(bias), channels, _ptr(mask), _ptr(dsum),
+            batch * channels, data_pointer(x), grad.data_ptr(), dx.data_ptr(), ctx.plan.forward,
+            ctx.plan.adjoint, ctx.act, ctx.slope, data_pointer(bias), channels, data_pointer(mask), data_pointer(dsum),
             num_threads(),
         )
         dbias = dsum.sum(0).to(grad.dtype) if need_bias else None

@@ -12,8 +12,18 @@ loads it first; the dynamic loader reuses a loaded library of the same soname, s
 and PyTorch share one OpenMP pool (no second set of spinning threads).
 """
 
+from typing import TYPE_CHECKING
+
 from mambano_core.ops.native.build import NativeUnavailable, load, native_enabled
 from mambano_core.ops.native.threads import num_threads
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+def data_pointer(t: "Tensor | None") -> int | None:
+    """The address of a contiguous tensor's data for a C argument (``None`` -> NULL)."""
+    return None if t is None else t.data_ptr()
+
 
 #: The C sources of this package (``<name>.c`` next to this module).
 LIBRARIES = ("scan", "fir")
@@ -27,4 +37,4 @@ def compile_all() -> dict[str, bool]:
     return {name: load(name) is not None for name in LIBRARIES}
 
 
-__all__ = ["LIBRARIES", "NativeUnavailable", "compile_all", "load", "native_enabled", "num_threads"]
+__all__ = ["LIBRARIES", "NativeUnavailable", "compile_all", "data_pointer", "load", "native_enabled", "num_threads"]

@@ -468,38 +468,6 @@ static int dims_check(Dims *g) {
     return 0;
 }
 
-/* per_batch: one unit of work per batch element, its directions in turn, summed in place;
- * else one per (batch, direction) into buf (batch, K, L, d), summed afterwards in the same order. */
-int cross_scan_fwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
-                   const float *proj, const float *wt, const float *u, const float *A, const float *D, const float *bias,
-                   float *out, float *buf, float *ckpt, int store, int per_batch, int nthreads) {
-    Dims g = {batch, H, W, K, d, N, T, 0, 0, 0};
-    int err = dims_check(&g);
-    if (err) return err;
-    const int64_t plane = H * W * d;
-#pragma omp parallel num_threads(nthreads) reduction(| : err)
-    {
-        Scratch s;
-        float *state = malloc(sizeof(float) * (size_t)(d * N));
-        int ok = scratch_alloc(&s, &g, 0) == 0 && state;
-        if (!ok) err |= -1;
-        if (per_batch) {
-#pragma omp for schedule(static)
-            for (int64_t b = 0; b < batch; b++)
-                for (int64_t k = 0; ok && k < K; k++)
-                    unit_forward(&g, &s, state, b, k, proj, wt, u, A, D, bias, out + b * plane, k > 0, ckpt, store);
-        } else {
-#pragma omp for schedule(static)
-            for (int64_t unit = 0; unit < batch * K; unit++)
-                if (ok) unit_forward(&g, &s, state, unit / K, unit % K, proj, wt, u, A, D, bias, buf + unit * plane, 0, ckpt, store);
-            sum_directions(&g, buf, out);
-        }
-        if (ok) { free(s.dt); free(s.pos); }
-        free(state);
-    }
-    return err;
-}
-
 /* One channel's backward over a chunk: recompute the states from h0, then the adjoint pass.
  * gcarry holds dA_{t+1} * G_{t+1} from the later chunk; dA/dD/dbias accumulate per channel. */
 static inline __attribute__((always_inline)) void chunk_backward(
@@ -663,6 +631,62 @@ static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int
             for (int64_t j = 0; j < N; j++) dAu[c * N + j] = s->work[j * d + c];
 }
 
+/* The arguments of a pass (forward: ckpt_out, store; backward: ckpt, dout and the gradients). */
+typedef struct {
+    const float *proj, *wt, *w, *u, *A, *D, *bias, *ckpt, *dout;
+    float *ckpt_out, *dproj, *dw, *dA, *dD, *dbias;
+    int store;
+} Args;
+
+static void run_unit(const Dims *g, Scratch *s, float *carry, const Args *a, int backward, int64_t b, int64_t k,
+                     float *dst, int accumulate) {
+    if (backward)
+        unit_backward(g, s, carry, b, k, a->proj, a->wt, a->w, a->u, a->A, a->D, a->bias, a->ckpt, a->dout,
+                      a->dproj, a->dw, dst, accumulate, a->dA, a->dD, a->dbias);
+    else
+        unit_forward(g, s, carry, b, k, a->proj, a->wt, a->u, a->A, a->D, a->bias, dst, accumulate, a->ckpt_out,
+                     a->store);
+}
+
+/* Every unit of a pass on the OpenMP threads, writing dst (batch, L, d): per_batch, one unit of
+ * work per batch element, its directions in turn, summed in place; else one per (batch,
+ * direction) into buf (batch, K, L, d), summed afterwards in the same order. */
+static int run_units(const Dims *g, int backward, const Args *a, float *dst, float *buf, int per_batch,
+                     int nthreads) {
+    const int64_t plane = g->H * g->W * g->d, batch = g->batch, K = g->K;
+    int err = 0;
+#pragma omp parallel num_threads(nthreads) reduction(| : err)
+    {
+        Scratch s;
+        float *carry = malloc(sizeof(float) * (size_t)(g->d * g->N)); /* state or adjoint carry */
+        int ok = scratch_alloc(&s, g, backward) == 0 && carry;
+        if (!ok) err |= -1;
+        if (per_batch) {
+#pragma omp for schedule(static)
+            for (int64_t b = 0; b < batch; b++)
+                for (int64_t k = 0; ok && k < K; k++) run_unit(g, &s, carry, a, backward, b, k, dst + b * plane, k > 0);
+        } else {
+#pragma omp for schedule(static)
+            for (int64_t unit = 0; unit < batch * K; unit++)
+                if (ok) run_unit(g, &s, carry, a, backward, unit / K, unit % K, buf + unit * plane, 0);
+            sum_directions(g, buf, dst);
+        }
+        if (ok) { free(s.dt); free(s.pos); }
+        free(carry);
+    }
+    return err;
+}
+
+int cross_scan_fwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
+                   const float *proj, const float *wt, const float *u, const float *A, const float *D, const float *bias,
+                   float *out, float *buf, float *ckpt, int store, int per_batch, int nthreads) {
+    Dims g = {batch, H, W, K, d, N, T, 0, 0, 0};
+    int err = dims_check(&g);
+    if (err) return err;
+    const Args a = {.proj = proj, .wt = wt, .u = u, .A = A, .D = D, .bias = bias, .ckpt_out = ckpt, .store = store};
+    return run_units(&g, 0, &a, out, buf, per_batch, nthreads);
+}
+
 int cross_scan_bwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
                    const float *proj, const float *wt, const float *w, const float *u, const float *A,
                    const float *D, const float *bias, const float *ckpt, const float *dout, float *dproj,
@@ -671,31 +695,9 @@ int cross_scan_bwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, in
     Dims g = {batch, H, W, K, d, N, T, 0, 0, 0};
     int err = dims_check(&g);
     if (err) return err;
-    const int64_t plane = H * W * d;
-#pragma omp parallel num_threads(nthreads) reduction(| : err)
-    {
-        Scratch s;
-        float *gstate = malloc(sizeof(float) * (size_t)(d * N));
-        int ok = scratch_alloc(&s, &g, 1) == 0 && gstate;
-        if (!ok) err |= -1;
-        if (per_batch) {
-#pragma omp for schedule(static)
-            for (int64_t b = 0; b < batch; b++)
-                for (int64_t k = 0; ok && k < K; k++)
-                    unit_backward(&g, &s, gstate, b, k, proj, wt, w, u, A, D, bias, ckpt, dout, dproj, dw,
-                                  du + b * plane, k > 0, dA, dD, dbias);
-        } else {
-#pragma omp for schedule(static)
-            for (int64_t unit = 0; unit < batch * K; unit++)
-                if (ok)
-                    unit_backward(&g, &s, gstate, unit / K, unit % K, proj, wt, w, u, A, D, bias, ckpt, dout,
-                                  dproj, dw, buf + unit * plane, 0, dA, dD, dbias);
-            sum_directions(&g, buf, du);
-        }
-        if (ok) { free(s.dt); free(s.pos); }
-        free(gstate);
-    }
-    return err;
+    const Args a = {.proj = proj, .wt = wt, .w = w, .u = u, .A = A, .D = D, .bias = bias, .ckpt = ckpt,
+                    .dout = dout, .dproj = dproj, .dw = dw, .dA = dA, .dD = dD, .dbias = dbias};
+    return run_units(&g, 1, &a, du, buf, per_batch, nthreads);
 }
 
 /* Roofline probes (one thread): seconds for `iters` rounds of 8 independent vector FMA chains,

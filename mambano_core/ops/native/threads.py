@@ -1,4 +1,10 @@
-"""Thread count of the native OpenMP kernels (shared by every ``ops/native`` library)."""
+"""Thread count of the CPU kernels on GNU OpenMP, and what a forked child may use.
+
+One owner for both OpenMP users of the package: the native libraries (``ops/native``) and numba's
+``omp`` layer of the ``fused`` scan backend. GNU OpenMP's pool does not survive ``fork()`` (a
+parallel region there can hang, and numba terminates such a process), so a child forked after
+the pool started runs its kernels on one thread.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,6 @@ import os
 
 import torch
 
-# Set in a child forked after this process may have started GNU OpenMP's pool: the pool does
-# not survive fork() (a parallel region there can hang), so such a child runs one thread.
 _forked_from_openmp = False
 _hook_registered = False
 
@@ -17,13 +21,24 @@ def _mark_forked_child() -> None:
     _forked_from_openmp = True
 
 
+def openmp_started() -> None:
+    """Record that this process runs (or is about to run) an OpenMP pool: forked children see it."""
+    global _hook_registered
+    if not _hook_registered:
+        os.register_at_fork(after_in_child=_mark_forked_child)
+        _hook_registered = True
+
+
+def forked_from_openmp() -> bool:
+    """Whether this process was forked after its parent started an OpenMP pool."""
+    return _forked_from_openmp
+
+
 def num_threads() -> int:
     """Threads for the next native kernel: PyTorch's count, or 1 in a child forked after OpenMP started."""
-    global _hook_registered
     if _forked_from_openmp:
         return 1
     threads = max(1, torch.get_num_threads())
-    if threads > 1 and not _hook_registered:  # the caller is about to start the pool
-        os.register_at_fork(after_in_child=_mark_forked_child)
-        _hook_registered = True
+    if threads > 1:  # the caller is about to start the pool
+        openmp_started()
     return threads

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from mambano_core.ops import native
+from mambano_core.ops.native import data_pointer
 
 #: Floats per gathered time-chunk buffer (steps x channels): keeps a chunk in L1/L2.
 CHUNK_FLOATS = 8192
@@ -61,10 +62,6 @@ def chunk_steps(dim: int, dstate: int) -> int:
     return max(16, min(most, 1 << max(0, (CHUNK_FLOATS // max(dim, 1)).bit_length() - 1)))
 
 
-def _ptr(t: Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
-
 def _check(code: int, what: str) -> None:
     if code != 0:
         raise RuntimeError(f"native cross scan {what} failed (code {code}: out of memory or bad sizes)")
@@ -96,7 +93,7 @@ class _NativeCrossScan(torch.autograd.Function):
         _check(
             _lib().cross_scan_fwd(
                 batch, height, width, directions, dim, n, steps,
-                *map(_ptr, (proj, weight_t, u, A, D, bias, out, buf, ckpt)), int(store), int(per_batch), threads,
+                *map(data_pointer, (proj, weight_t, u, A, D, bias, out, buf, ckpt)), int(store), int(per_batch), threads,
             ),
             "forward",
         )  # fmt: skip
@@ -126,7 +123,7 @@ class _NativeCrossScan(torch.autograd.Function):
         _check(
             _lib().cross_scan_bwd(
                 batch, height, width, directions, dim, n, steps,
-                *map(_ptr, (proj, weight_t, weight, u, A, D, bias, ckpt, dy, dproj, dweight_parts, du, buf, dA, dD,
+                *map(data_pointer, (proj, weight_t, weight, u, A, D, bias, ckpt, dy, dproj, dweight_parts, du, buf, dA, dD,
                             dbias)),
                 int(per_batch), threads,
             ),

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mambano_core.ops.native.threads import forked_from_openmp, openmp_started
 from mambano_core.ops.scan._common import (
     BackendUnavailableError,
     check_inputs,
@@ -42,9 +43,6 @@ CHUNK = 256
 MIN_LANES = 8
 
 _LOCK = threading.Lock()  # numba's workqueue pool (the fallback layer) must not be entered concurrently
-# Set in a child forked after numba's GNU OpenMP pool started: numba terminates such a process
-# at its first parallel kernel, so the child runs the single-threaded kernels instead.
-_FORKED_FROM_OPENMP = False
 
 
 @functools.cache
@@ -84,18 +82,12 @@ def _configure_numba() -> None:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     if numba.threading_layer() == "omp":
-        os.register_at_fork(after_in_child=_mark_forked_child)
-
-
-def _mark_forked_child() -> None:
-    """After ``fork()``: GNU OpenMP's pool does not survive it; use the serial kernels."""
-    global _FORKED_FROM_OPENMP
-    _FORKED_FROM_OPENMP = True
+        openmp_started()  # numba terminates a child forked after this at its first parallel kernel
 
 
 def _serial_kernels(dtype: torch.dtype) -> bool:
-    """Whether to run the single-threaded kernels: float64 (checks) or a forked child."""
-    return dtype != torch.float32 or _FORKED_FROM_OPENMP
+    """Whether to run the single-threaded kernels: float64 (checks) or a child forked after OpenMP started."""
+    return dtype != torch.float32 or forked_from_openmp()
 
 
 @contextlib.contextmanager
