@@ -147,8 +147,7 @@ class PartTimer:
             stack.extend(next_node for next_node, _ in node.next_functions)
 
 
-def _build(model: str, root: Path, args: dict | None = None):
-    sys.path.insert(0, str(root))
+def _build(model: str, args: dict | None = None):
     from mambano_core.models.registry import build_model
 
     return build_model(model, {"in_channels": 1, "out_channels": 1, **(args or {})})
@@ -165,7 +164,7 @@ def profile_worker(job: dict) -> dict:
     from mambano_core.memory import keep_freed_memory
 
     keep_freed_memory()  # as training does
-    model = _build(job["model"], Path(job["root"]), job.get("args")).train()
+    model = _build(job["model"], job.get("args")).train()
     x = torch.randn(job["batch"], 1, job["size"], job["size"])
 
     def step(timer: PartTimer | None = None) -> None:
