@@ -318,26 +318,10 @@ static inline __attribute__((always_inline)) void lanes_backward(
     const Dims *g, Scratch *s, int64_t n, int64_t c0, v8 dv, const float *restrict h0,
     float *restrict gcarry, float *restrict dAacc, float *restrict dDacc, float *restrict dbacc, const int N) {
     const int64_t d = g->d;
-    float *hs = s->hs, *es = s->das; /* step i, state j: 8 floats at (i N + j) 8 */
+    float *es = s->das, *gs = s->gs; /* step i, state j: 8 floats at (i N + j) 8 */
     exp_pass(g, s, n, c0, es, N);
-    {
-        v8 h[MAXN];
-    #pragma GCC unroll 64
-    for (int j = 0; j < N; j++) h[j] = v8_load(h0 + j * d + c0);
-        for (int64_t i = 0; i < n; i++) {
-            v8 dtx = v8_load(s->dt + i * d + c0) * v8_load(s->u + i * d + c0);
-            const float *bi = s->b + i * N;
-    #pragma GCC unroll 64
-        for (int j = 0; j < N; j++) {
-                h[j] = v8_load(es + (i * N + j) * 8) * h[j] + dtx * v8_set1(bi[j]);
-                v8_store(hs + (i * N + j) * 8, h[j]);
-            }
-        }
-    }
     /* Pass 1, the adjoint recurrence alone (a chain through the steps): G_i = g + C_i dy_i,
-     * g = G_i exp(delta_i A). Pass 2 then forms every gradient from the stored G, step by step
-     * independently, with few live registers (one pass held 60+ vectors and spilled). */
-    float *gs = s->gs;
+     * g = G_i exp(delta_i A). */
     {
         v8 gv[MAXN];
 #pragma GCC unroll 64
@@ -355,44 +339,62 @@ static inline __attribute__((always_inline)) void lanes_backward(
 #pragma GCC unroll 64
         for (int j = 0; j < N; j++) v8_store(gcarry + j * d + c0, gv[j]);
     }
-    v8 da[MAXN];
-#pragma GCC unroll 64
-    for (int j = 0; j < N; j++) da[j] = v8_set1(0.0f);
+    /* Pass 2, every gradient, forward through the steps, one block of 8 states at a time: the
+     * block's states are recomputed in registers from the chunk's checkpoint (no stored states),
+     * its A and dA stay in registers; the sums over the states (for du and d delta) are carried
+     * from block to block in hs (2 vectors per step). */
+    float *part = s->hs;
     v8 dD = v8_set1(0.0f), db = v8_set1(0.0f);
-    for (int64_t i = 0; i < n; i++) {
-        v8 dy = v8_load(s->dy + i * d + c0), dt = v8_load(s->dt + i * d + c0), x = v8_load(s->u + i * d + c0);
-        v8 dtx = dt * x;
-        v8 sb[4] = {v8_set1(0.0f), v8_set1(0.0f), v8_set1(0.0f), v8_set1(0.0f)}, sa[4] = {sb[0], sb[0], sb[0], sb[0]};
-        const float *bi = s->b + i * N;
-        const float *hp = i > 0 ? hs + (i - 1) * N * 8 : 0;
-        float *dci = s->dc + i * N, *dbi = s->db + i * N;
+    for (int jb = 0; jb < N; jb += 8) {
+        const int last = jb + 8 >= N;
+        v8 h[8], at[8], da[8];
 #pragma GCC unroll 8
-        for (int jb = 0; jb < N; jb += 8) {
+        for (int jj = 0; jj < 8; jj++) {
+            h[jj] = v8_load(h0 + (jb + jj) * d + c0);
+            at[jj] = v8_load(s->at + (jb + jj) * d + c0);
+            da[jj] = v8_set1(0.0f);
+        }
+        for (int64_t i = 0; i < n; i++) {
+            v8 dy = v8_load(s->dy + i * d + c0), dt = v8_load(s->dt + i * d + c0), x = v8_load(s->u + i * d + c0);
+            v8 dtx = dt * x;
+            v8 sb[2] = {v8_set1(0.0f), v8_set1(0.0f)}, sa[2] = {sb[0], sb[0]};
+            const float *bi = s->b + i * N + jb;
+            const float *gi = gs + (i * N + jb) * 8, *ei = es + (i * N + jb) * 8;
             v8 pc[8], pb[8];
 #pragma GCC unroll 8
             for (int jj = 0; jj < 8; jj++) {
-                int j = jb + jj;
-                v8 G = v8_load(gs + (i * N + j) * 8), e = v8_load(es + (i * N + j) * 8);
-                v8 h_prev = hp ? v8_load(hp + j * 8) : v8_load(h0 + j * d + c0);
-                pc[jj] = dy * v8_load(hs + (i * N + j) * 8);
+                v8 G = v8_load(gi + jj * 8), e = v8_load(ei + jj * 8), bj = v8_set1(bi[jj]);
+                v8 q = G * e * h[jj]; /* dL/d(delta A), with h the state before step i */
+                h[jj] = e * h[jj] + dtx * bj;
+                pc[jj] = dy * h[jj];
                 pb[jj] = G * dtx;
-                sb[jj & 3] += G * v8_set1(bi[j]);
-                v8 q = G * e * h_prev; /* dL/d(delta A) */
-                da[j] += q * dt;
-                sa[jj & 3] += q * v8_load(s->at + j * d + c0);
+                sb[jj & 1] += G * bj;
+                da[jj] += q * dt;
+                sa[jj & 1] += q * at[jj];
             }
-            v8_store(dci + jb, v8_load(dci + jb) + v8_transpose_sum(pc));
-            v8_store(dbi + jb, v8_load(dbi + jb) + v8_transpose_sum(pb));
+            float *dci = s->dc + i * N + jb, *dbi = s->db + i * N + jb;
+            v8_store(dci, v8_load(dci) + v8_transpose_sum(pc));
+            v8_store(dbi, v8_load(dbi) + v8_transpose_sum(pb));
+            v8 sB = sb[0] + sb[1], sA = sa[0] + sa[1];
+            if (jb > 0) {
+                sB = v8_load(part + i * 16) + sB;
+                sA = v8_load(part + i * 16 + 8) + sA;
+            }
+            if (!last) {
+                v8_store(part + i * 16, sB);
+                v8_store(part + i * 16 + 8, sA);
+            } else {
+                v8_store(s->du + i * d + c0, dt * sB + dv * dy);
+                v8 dpre = (sA + x * sB) * v8_load(s->sig + i * d + c0);
+                v8_store(s->ddt + i * d + c0, dpre);
+                db += dpre;
+                dD += dy * x;
+            }
         }
-        v8 sB = (sb[0] + sb[1]) + (sb[2] + sb[3]), sA = (sa[0] + sa[1]) + (sa[2] + sa[3]);
-        v8_store(s->du + i * d + c0, dt * sB + dv * dy);
-        v8 dpre = (sA + x * sB) * v8_load(s->sig + i * d + c0);
-        v8_store(s->ddt + i * d + c0, dpre);
-        db += dpre;
-        dD += dy * x;
+#pragma GCC unroll 8
+        for (int jj = 0; jj < 8; jj++)
+            v8_store(dAacc + (jb + jj) * d + c0, v8_load(dAacc + (jb + jj) * d + c0) + da[jj]);
     }
-#pragma GCC unroll 64
-    for (int j = 0; j < N; j++) v8_store(dAacc + j * d + c0, v8_load(dAacc + j * d + c0) + da[j]);
     v8_store(dDacc + c0, v8_load(dDacc + c0) + dD);
     v8_store(dbacc + c0, v8_load(dbacc + c0) + db);
 }

@@ -55,10 +55,12 @@ def chunk_steps(dim: int, dstate: int) -> int:
     """Time steps per chunk (and between state checkpoints) for ``dim`` channels, ``dstate`` states.
 
     Channels in blocks of 8 (``dim % 8 == 0``, ``dstate == 16``: the kernel's lane blocks) keep a
-    chunk's states and decays of one block for the backward, 2 x 64 steps x 16 x 8 floats
-    (64 KiB): at most 64 steps. One channel at a time keeps N floats per step: up to 256 steps.
+    chunk's decays and adjoints of one block for the backward, 2 x 128 steps x 16 x 8 floats
+    (128 KiB, in L2): at most 128 steps. 64, 128 and 256 steps ran equally fast on the 2-core
+    AMD EPYC; the checkpoints (the states at the chunk starts, saved for the backward) shrink
+    with longer chunks. One channel at a time keeps N floats per step: up to 256 steps.
     """
-    most = 64 if dim % 8 == 0 and dstate == 16 else 256
+    most = 128 if dim % 8 == 0 and dstate == 16 else 256
     return max(16, min(most, 1 << max(0, (CHUNK_FLOATS // max(dim, 1)).bit_length() - 1)))
 
 
