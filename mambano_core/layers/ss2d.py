@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from mambano_core.layers.activations import lrelu, silu_gate
 from mambano_core.ops.cross_scan import DIRECTION_COUNTS, DIRECTIONS, cross_merge, cross_scan
 from mambano_core.ops.filters import FilterConfig
+from mambano_core.ops.norm_gate_project import norm_gate_project
 from mambano_core.ops.scan import resolve_backend, selective_scan_fn
 from mambano_core.ops.scan import cross as native_cross
 from mambano_core.ops.shared_matmul import shared_input_matmul
@@ -168,9 +169,12 @@ class SS2D(nn.Module):
         """Map channels-last ``(B, H, W, d)`` to the same shape."""
         xs, z = self.in_proj(x).chunk(2, dim=-1)
         xs = self.act(self.conv2d(xs.permute(0, 3, 1, 2)))
-        y = self.out_norm(self.scan_channels_last(xs))
-        gate = self.gate(z.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        return self.out_proj(y * gate.to(y.dtype))
+        y = self.scan_channels_last(xs)
+        gate = self.gate(z.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).to(y.dtype)
+        if torch.is_autocast_enabled(y.device.type):  # mixed precision: the modules' own casts
+            return self.out_proj(self.out_norm(y) * gate)
+        norm = self.out_norm
+        return norm_gate_project(y, gate, norm.weight, norm.bias, self.out_proj.weight, norm.eps)
 
     def extra_repr(self) -> str:
         return (
