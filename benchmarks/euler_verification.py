@@ -1,12 +1,16 @@
 """Verification studies of the Euler solver (the numbers and figures of docs/airfoil.md).
 
-Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic samples] [--cache DIR]``;
+Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic cfl3d samples] [--cache DIR]``;
 it prints the tables and writes PNG figures to ``OUT_DIR``. The transonic study (issue #18) solves
 the unperturbed RAE 2822 at the benchmark conditions on the benchmark's grid family at the core
 spacings ``--spacings`` (default 1/128, the benchmark's, 1/192 and 1/256) and, on the first, with
 the far field ``--far-fields`` chords out; it compares the surface pressure, the upper-surface
 shock and the lift with the measured Case 6 of AGARD AR-138 (``data/rae2822_case6_cp.csv``, source
-in the file). About 15 CPU minutes on one core for the defaults. The stats study prints the density
+in the file). About 15 CPU minutes on one core for the defaults. The cfl3d study (issue #18) solves
+it at M 0.725, 2.55 deg on the same grid family (``--cfl3d-spacings``, point-vortex far field at 20
+chords; the first spacing also with the plain far field at 20 chords and at 80, as CFL3D's) and
+compares it with the CFL3D Euler grid ladder of the UP3D project (``data/rae2822_cfl3d_euler_*.csv``,
+sources in the files): about 8 CPU minutes for the defaults. The stats study prints the density
 statistics per split of a generated store (``--store ROOT --resolution S``).
 """
 
@@ -328,6 +332,47 @@ def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], vor
     fig.savefig(out / "rae2822.png", dpi=90, bbox_inches="tight")
 
 
+def _plot_cfl3d(out: Path, spacings: list[int], cache: Path | None) -> None:
+    """This solver against the CFL3D Euler grid ladder at M 0.725, 2.55 deg (docs/airfoil.md)."""
+    import matplotlib.pyplot as plt
+
+    flow, table, ladder = CFL3D_FLOW, load_cp_table(CFL3D_CP_CSV), load_cfl3d_ladder()
+    points, finest_ref = cp_table_summary(table, flow), ladder[-1]
+    print(f"RAE 2822, M = {flow.mach}, alpha = {flow.alpha_deg} deg (Euler): this solver against CFL3D "
+          "(UP3D project reference data, not peer-reviewed; sources in benchmarks/data)")
+    print(f"  CFL3D {finest_ref['level']} Cp table: normal-force lift of the points {points['cl']:.4f}, "
+          f"upper sonic crossing {points['shock_x']:.6f} "
+          f"(files: C_L {finest_ref['cl']:.6f}, shock {finest_ref['x_shock_upper']:.6f})")
+    print("  core h  far field  fluid cells  cycles  CPU s   C_L     C_D     upper shock x/c")
+    runs = [(n, 20.0, True) for n in spacings] + [(spacings[0], far, False) for far in (20.0, 80.0)]
+    results = {(n, far, vortex): rae2822_surface(solve_rae2822(1.0 / n, cache, far, vortex=vortex, flow=flow))
+               for n, far, vortex in runs}
+    for key in runs:
+        print(_run_row(results[key]))
+    for row in ladder:
+        grid = f"{row['nj']:.0f} x {row['nk']:.0f}"
+        print(f"  CFL3D {row['level']}, C-grid {grid:9s}, far field 80      "
+              f"{row['cl']:.4f}  {row['cd']:.4f}  {row['x_shock_upper']:.4f}")
+    best = results[spacings[-1], 20.0, True]
+    lift, shock = 100 * (best["cl"] / finest_ref["cl"] - 1), best["shock_x"] - finest_ref["x_shock_upper"]
+    print(f"  1/{spacings[-1]} vortex - CFL3D {finest_ref['level']}: C_L {lift:+.2f}%, shock {shock:+.4f} chord")
+    print(f"  Cp - Cp(CFL3D {finest_ref['level']}) at its points away from the shock, mean (max |.|): "
+          "upper 0.05 < x < 0.5 | lower 0.05 < x < 0.95")
+    for n, far, vortex in runs:
+        label = f"1/{n}{' v' if vortex else f' {far:g}'}"
+        print(_cp_difference_row(label, cp_differences(results[n, far, vortex], table)))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+    grids = {f"this solver, h = 1/{n}, {'vortex ' if vortex else ''}far field {far:g}": results[n, far, vortex]
+             for n, far, vortex in runs}
+    for axis in (ax, bx):
+        _draw_cp(axis, grids, table, f"CFL3D {finest_ref['level']} (UP3D data)", flow, markersize=2.5)
+    ax.set(xlabel="x / c", ylabel="-Cp",
+           title=f"RAE 2822, M {flow.mach}, {flow.alpha_deg} deg, Euler: this solver and CFL3D")
+    ax.legend(fontsize=7, loc="center", bbox_to_anchor=(0.32, 0.63))
+    bx.set(xlim=(0.5, 0.75), ylim=(0.1, 1.6), xlabel="x / c", title="upper-surface shock")
+    fig.savefig(out / "rae2822_cfl3d.png", dpi=90, bbox_inches="tight")
+
+
 def _plot_samples(out: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -378,15 +423,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--studies", nargs="+", default=["sod", "transonic", "samples"],
-                        choices=["sod", "transonic", "samples", "stats"])
+                        choices=["sod", "transonic", "cfl3d", "samples", "stats"])
     parser.add_argument("--spacings", nargs="+", type=int, default=[128, 192, 256],
                         help="transonic study: core cells per chord (the first is the benchmark's)")
     parser.add_argument("--far-fields", nargs="+", type=float, default=[20.0, 40.0, 80.0],
                         help="transonic study: far-field distances (chords) solved at the first spacing")
     parser.add_argument("--vortex-far-fields", nargs="+", type=float, default=[20.0, 40.0],
                         help="transonic study: far fields solved at the first spacing with the point-vortex far field")
+    parser.add_argument("--cfl3d-spacings", nargs="+", type=int, default=[128, 192, 256],
+                        help="cfl3d study: core cells per chord, point-vortex far field "
+                        "(the first also plain, 20 and 80 chords)")
     parser.add_argument("--cache", type=Path, default=None,
-                        help="keep the transonic solves here (npz) and reuse them")
+                        help="keep the transonic and cfl3d solves here (npz) and reuse them")
     parser.add_argument("--store", type=Path, default=Path("data"),
                         help="stats study: root of the data stores (mambano generate airfoil --out ROOT)")
     parser.add_argument("--resolution", type=int, default=128, help="stats study: resolution of the store's files")
@@ -395,6 +443,7 @@ def main() -> None:
     studies = {"sod": lambda out: _plot_sod(out), "samples": lambda out: _plot_samples(out),
                "transonic": lambda out: _plot_transonic(out, args.spacings, args.far_fields,
                                                            args.vortex_far_fields, args.cache),
+               "cfl3d": lambda out: _plot_cfl3d(out, args.cfl3d_spacings, args.cache),
                "stats": lambda out: _print_stats(args.store, args.resolution)}
     for name in args.studies:
         studies[name](args.out)
