@@ -1,20 +1,26 @@
 """Verification studies of the Euler solver (the numbers and figures of docs/airfoil.md).
 
-Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic samples] [--cache DIR]``;
+Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic cfl3d samples] [--cache DIR]``;
 it prints the tables and writes PNG figures to ``OUT_DIR``. The transonic study (issue #18) solves
 the unperturbed RAE 2822 at the benchmark conditions on the benchmark's grid family at the core
 spacings ``--spacings`` (default 1/128, the benchmark's, 1/192 and 1/256) and, on the first, with
 the far field ``--far-fields`` chords out; it compares the surface pressure, the upper-surface
 shock and the lift with the measured Case 6 of AGARD AR-138 (``data/rae2822_case6_cp.csv``, source
-in the file). About 15 CPU minutes on one core for the defaults. The stats study prints the density
+in the file). About 15 CPU minutes on one core for the defaults. The cfl3d study (issue #18) solves
+it at M 0.725, 2.55 deg on the same grid family (``--cfl3d-spacings``, point-vortex far field at 20
+chords; the first spacing also with the plain far field at 20 chords and at 80, as CFL3D's) and
+compares it with the CFL3D Euler grid ladder of the UP3D project (``data/rae2822_cfl3d_euler_*.csv``,
+sources in the files): about 8 CPU minutes for the defaults. The stats study prints the density
 statistics per split of a generated store (``--store ROOT --resolution S``).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +35,9 @@ from mambano_core.solvers.euler.surface import (
     surface_pressure,
 )
 from mambano_core.solvers.euler.unsteady import solve_unsteady
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 SOD_LEFT, SOD_RIGHT = (1.0, 0.0, 1.0), (0.125, 0.0, 0.1)
 
@@ -45,73 +54,197 @@ def sod(n: int, limiter: str, t_end: float = 0.2) -> tuple[np.ndarray, np.ndarra
     return x, W[0, NG, NG:-NG], sample_riemann(SOD_LEFT, SOD_RIGHT, (x - 0.5) / t_end)[0]
 
 
-CASE6_CSV = Path(__file__).parent / "data" / "rae2822_case6_cp.csv"
+DATA = Path(__file__).parent / "data"
+CASE6_CSV = DATA / "rae2822_case6_cp.csv"
+CFL3D_CP_CSV = DATA / "rae2822_cfl3d_euler_m0725_a255.csv"
+CFL3D_FORCES_CSV = DATA / "rae2822_cfl3d_euler_forces.csv"
+#: The conditions of the CFL3D Euler grid ladder (sources in the two files above); the benchmark's
+#: are ``FlowConditions()`` (AGARD AR-138 Case 6).
+CFL3D_FLOW = FlowConditions(mach=0.725, alpha_deg=2.55)
 #: The benchmark's grid family (core, stretching, multigrid multiple) around the unperturbed RAE 2822.
 RAE_CORE, RAE_STRETCHING, RAE_MULTIPLE = (-0.25, 1.25, -0.35, 0.7), 1.1, 16
 #: Cp is read this many core cells off the wall (along the normal): it converges to the wall value.
 CP_OFFSET_CELLS = 1.5
+#: Chord ranges, away from the shock and the trailing edge, over which Cp is compared with a table.
+CP_RANGES = {"upper": (0.05, 0.5), "lower": (0.05, 0.95)}
 
 
-def load_case6(path: Path = CASE6_CSV) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Measured Cp of AGARD AR-138 Case 6 (source in the file): ``{"upper": (x, cp), "lower": (x, cp)}``, x increasing."""
-    rows: dict[str, list[tuple[float, float]]] = {"upper": [], "lower": []}
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a csv file whose header follows ``#`` comment lines, keyed by the header."""
     with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("#") or line.startswith("surface") or not line.strip():
-                continue
-            surface, x, minus_cp = line.strip().split(",")
-            rows[surface].append((float(x), -float(minus_cp)))
+        return list(csv.DictReader(line for line in handle if line.strip() and not line.startswith("#")))
+
+
+def load_cp_table(path: Path = CASE6_CSV) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A tabulated surface pressure.
+
+    Parameters
+    ----------
+    path : Path
+        A csv file with the columns ``surface`` (upper/lower), ``x_c`` and either ``cp`` or
+        ``minus_cp`` (-Cp): the measured Case 6 of AGARD AR-138 (default) or the CFL3D Euler
+        solution (:data:`CFL3D_CP_CSV`); sources in the files.
+
+    Returns
+    -------
+    dict
+        ``{"upper": (x, cp), "lower": (x, cp)}``, ``x`` increasing.
+    """
+    rows = _read_csv(path)
     out = {}
-    for surface, values in rows.items():
-        x, cp = np.array(values).T
+    for surface in ("upper", "lower"):
+        picked = [row for row in rows if row["surface"] == surface]
+        x = np.array([float(row["x_c"]) for row in picked])
+        cp = np.array([float(row["cp"]) if "cp" in row else -float(row["minus_cp"]) for row in picked])
         order = np.argsort(x, kind="stable")
         out[surface] = (x[order], cp[order])
     return out
 
 
-def case6_summary(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Normal-force lift ``int (Cp_lo - Cp_up) dx cos(alpha)`` of the measured points (trapezoids) and the
-    upper-surface sonic crossing (shock position, :func:`shock_position`)."""
-    flow = FlowConditions()
+def load_cfl3d_ladder(path: Path = CFL3D_FORCES_CSV) -> list[dict[str, float | str]]:
+    """The CFL3D Euler grid ladder at :data:`CFL3D_FLOW` (source in the file).
+
+    Parameters
+    ----------
+    path : Path
+        The csv file of the ladder.
+
+    Returns
+    -------
+    list of dict
+        One row per grid, coarsest first: ``level`` (str), ``nj``, ``nk``, ``cl``, ``cd``,
+        ``x_shock_upper`` and the file's other columns (float).
+    """
+    return [{key: value if key == "level" else float(value) for key, value in row.items()} for row in _read_csv(path)]
+
+
+def cp_table_summary(data: dict[str, tuple[np.ndarray, np.ndarray]],
+                     flow: FlowConditions = FlowConditions()) -> dict[str, float]:
+    """Lift and shock position of tabulated surface points.
+
+    Parameters
+    ----------
+    data : dict
+        A :func:`load_cp_table` result.
+    flow : FlowConditions
+        The conditions of the table (angle of attack and ``Cp*``); the benchmark's by default.
+
+    Returns
+    -------
+    dict
+        ``cl``: the normal-force lift ``int (Cp_lo - Cp_up) dx cos(alpha)`` of the points
+        (trapezoids; no axial force); ``shock_x``: the upper-surface sonic crossing (:func:`shock_position`).
+    """
     (xu, cu), (xl, cl) = data["upper"], data["lower"]
     lift = (np.trapezoid(cl, xl) - np.trapezoid(cu, xu)) * np.cos(np.radians(flow.alpha_deg))
     return {"cl": float(lift), "shock_x": shock_position(xu, cu, critical_pressure_coefficient(flow.mach))}
 
 
-def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 20.0,
-                  tol: float = 1e-5, vortex: bool = False) -> dict[str, np.ndarray]:
-    """The unperturbed RAE 2822 at the benchmark conditions on the benchmark grid family, cached in ``cache``.
+def cp_differences(run: dict[str, float | np.ndarray],
+                   table: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[float, float]]:
+    """Cp differences from a table away from the shock and the trailing edge.
+
+    Parameters
+    ----------
+    run : dict
+        A :func:`rae2822_surface` result, interpolated linearly to the table's points.
+    table : dict
+        A :func:`load_cp_table` result.
+
+    Returns
+    -------
+    dict
+        Per surface (``upper``, ``lower``): the mean and the maximum ``|.|`` of ``Cp(run) - Cp(table)``
+        at the table's points in :data:`CP_RANGES`.
+    """
+    out = {}
+    for surface, key in (("upper", "cp_up"), ("lower", "cp_lo")):
+        (lo, hi), (x, cp) = CP_RANGES[surface], table[surface]
+        keep = (x > lo) & (x < hi)
+        diff = np.interp(x[keep], run["x"], run[key]) - cp[keep]
+        out[surface] = (float(diff.mean()), float(np.abs(diff).max()))
+    return out
+
+
+def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 20.0, tol: float = 1e-5,
+                  vortex: bool = False, flow: FlowConditions = FlowConditions()) -> dict[str, np.ndarray]:
+    """The unperturbed RAE 2822 on the benchmark grid family, cached.
 
     The grid is the benchmark's (core ``[-0.25, 1.25] x [-0.35, 0.7]``, stretching 1.1, five
-    multigrid levels) with core spacing ``spacing`` and the far field ``far_field`` chords out,
-    with the point-vortex far-field state if ``vortex`` (not the benchmark's setting). Returns the primitive state, the grid nodes, the residual history, cycles and CPU seconds.
+    multigrid levels, aligned with the chord).
+
+    Parameters
+    ----------
+    spacing : float
+        Core spacing (chords).
+    cache : Path or None
+        Folder of the cached solves (npz, named by Mach number, angle, spacing, far field and
+        ``tol``); None: solve without caching.
+    far_field : float
+        Distance of the far field (chords from mid-chord).
+    tol : float
+        Target RMS density residual.
+    vortex : bool
+        Point-vortex far-field state (``SolverSettings.far_field_vortex``; not the benchmark's setting).
+    flow : FlowConditions
+        Free stream; the benchmark's conditions (AGARD AR-138 Case 6) by default.
+
+    Returns
+    -------
+    dict
+        The primitive state ``W``, the grid nodes, the residual history, cycles, CPU seconds, the
+        final residual and the settings (``mach`` and ``alpha_deg`` included).
     """
     tag = "_vortex" if vortex else ""
-    name = None if cache is None else cache / f"rae2822_h{round(1 / spacing)}_ff{far_field:g}{tag}_tol{tol:g}.npz"
+    stem = f"rae2822_m{flow.mach:g}_a{flow.alpha_deg:g}_h{round(1 / spacing)}_ff{far_field:g}{tag}_tol{tol:g}"
+    name = None if cache is None else cache / f"{stem}.npz"
     if name is not None and name.exists():
         return dict(np.load(name))
     grid = airfoil_grid(spacing, RAE_CORE, far_field, RAE_STRETCHING, RAE_MULTIPLE)
     start = time.process_time()
     settings = SolverSettings(tol=tol, max_cycles=4000, far_field_vortex=vortex)
-    result = solve_steady(grid, rae2822(), FlowConditions(), settings)
+    result = solve_steady(grid, rae2822(), flow, settings)
     cpu = time.process_time() - start
     data = {"W": result.W, "x_nodes": grid.x_nodes, "y_nodes": grid.y_nodes, "history": result.history,
             "cycles": np.array(result.cycles), "cpu": np.array(cpu), "residual": np.array(result.residual),
-            "spacing": np.array(spacing), "far_field": np.array(far_field), "vortex": np.array(vortex)}
+            "spacing": np.array(spacing), "far_field": np.array(far_field), "vortex": np.array(vortex),
+            "mach": np.array(flow.mach), "alpha_deg": np.array(flow.alpha_deg)}
     if name is not None:
         name.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(name, **data)
     return data
 
 
-def rae2822_surface(data: dict[str, np.ndarray]) -> dict[str, float | np.ndarray]:
-    """Surface Cp (read ``CP_OFFSET_CELLS`` core cells off the wall), C_L, C_D and the upper shock of a solve."""
+def rae2822_surface(data: dict[str, np.ndarray], flow: FlowConditions | None = None,
+                    offset_cells: float = CP_OFFSET_CELLS) -> dict[str, float | np.ndarray]:
+    """Surface Cp, C_L, C_D and the upper shock of a solve.
+
+    Parameters
+    ----------
+    data : dict
+        A :func:`solve_rae2822` result.
+    flow : FlowConditions or None
+        The solve's conditions; None: those stored with it (the benchmark's for a solve that
+        stores none). Conditions other than the stored ones raise ``ValueError``.
+    offset_cells : float
+        Cp is read this many core cells off the wall, along the normal.
+
+    Returns
+    -------
+    dict
+        Grid and run data (``spacing``, ``far_field``, ``vortex``, ``cells``, ``cycles``, ``cpu``,
+        ``residual``, ``history``), ``cl``, ``cd``, ``shock_x`` and the surface ``x``, ``cp_up``, ``cp_lo``.
+    """
+    stored = FlowConditions(float(data["mach"]), float(data["alpha_deg"])) if "mach" in data else FlowConditions()
+    if flow is not None and (flow.mach, flow.alpha_deg) != (stored.mach, stored.alpha_deg):
+        raise ValueError(f"the solve is at M = {stored.mach}, alpha = {stored.alpha_deg}, not {flow}")
+    flow = stored if flow is None else flow
     grid = Grid.from_nodes(data["x_nodes"], data["y_nodes"])
-    airfoil, flow = rae2822(), FlowConditions()
+    airfoil = rae2822()
     result = SteadyResult(grid, build_body(grid, airfoil), data["W"], float(data["residual"]), int(data["cycles"]),
                           True, data["history"])
     spacing = float(data["spacing"])
-    surface = surface_pressure(result, airfoil, flow, CP_OFFSET_CELLS * spacing)
+    surface = surface_pressure(result, airfoil, flow, offset_cells * spacing)
     cl, cd = force_coefficients(surface, flow.alpha_deg)
     shock = shock_position(surface.x, surface.cp_upper, critical_pressure_coefficient(flow.mach))
     return {"spacing": spacing, "far_field": float(data["far_field"]), "vortex": bool(data.get("vortex", False)),
@@ -119,6 +252,30 @@ def rae2822_surface(data: dict[str, np.ndarray]) -> dict[str, float | np.ndarray
             "cycles": int(data["cycles"]), "cpu": float(data["cpu"]), "residual": float(data["residual"]),
             "cl": cl, "cd": cd, "shock_x": shock, "x": surface.x, "cp_up": surface.cp_upper,
             "cp_lo": surface.cp_lower, "history": data["history"]}
+
+
+def _run_row(r: dict[str, float | np.ndarray]) -> str:
+    """One table row of a :func:`rae2822_surface` result: grid, far field, cells, cycles, CPU s, C_L, C_D, shock."""
+    far = f"{r['far_field']:6.0f}{' vortex' if r['vortex'] else '       '}"
+    return (f"  1/{round(1 / r['spacing']):<5d} {far}  {r['cells']:11d}  {r['cycles']:6d}  {r['cpu']:5.0f}  "
+            f"{r['cl']:.4f}  {r['cd']:.4f}  {r['shock_x']:.4f}")
+
+
+def _cp_difference_row(label: str, differences: dict[str, tuple[float, float]]) -> str:
+    """``label`` and the :func:`cp_differences` of both surfaces: ``mean (max |.|) | mean (max |.|)``."""
+    return f"  {label:<7s} " + " | ".join(f"{mean:+.3f} ({top:.3f})" for mean, top in differences.values())
+
+
+def _draw_cp(axis: Axes, runs: dict[str, dict[str, float | np.ndarray]],
+             table: dict[str, tuple[np.ndarray, np.ndarray]], table_label: str, flow: FlowConditions, markersize: float = 4.0) -> None:
+    """-Cp of ``runs`` (label -> :func:`rae2822_surface` result) as lines, ``table`` as markers, and -Cp*."""
+    for label, r in runs.items():
+        line, = axis.plot(r["x"], -r["cp_up"], lw=1, label=label)
+        axis.plot(r["x"], -r["cp_lo"], color=line.get_color(), lw=1)
+    for surface, marker in (("upper", "o"), ("lower", "s")):
+        axis.plot(table[surface][0], -table[surface][1], marker, ms=markersize, mfc="none", color="k",
+                  label=f"{table_label}, {surface}")
+    axis.axhline(-critical_pressure_coefficient(flow.mach), color="grey", lw=0.6, ls=":")
 
 
 def _plot_sod(out: Path) -> None:
@@ -146,8 +303,8 @@ def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], vor
                     cache: Path | None) -> None:
     import matplotlib.pyplot as plt
 
-    exp = load_case6()
-    ref = case6_summary(exp)
+    exp = load_cp_table()
+    ref = cp_table_summary(exp)
     print("RAE 2822, M = 0.729, alpha = 2.31 deg (Euler); AGARD AR-138 Case 6 measured: "
           f"C_L (normal force of the points) = {ref['cl']:.3f}, upper sonic crossing x = {ref['shock_x']:.3f}")
     print("  core h  far field  fluid cells  cycles  CPU s   C_L     C_D     upper shock x/c")
@@ -155,31 +312,16 @@ def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], vor
     runs += [(spacings[0], f, True) for f in vortex_far_fields]
     results = {}
     for n, far, vortex in runs:
-        r = rae2822_surface(solve_rae2822(1.0 / n, cache, far, vortex=vortex))
-        results[n, far, vortex] = r
-        print(f"  1/{n:<5d} {far:6.0f}{' vortex' if vortex else '       '}  {r['cells']:11d}  {r['cycles']:6d}  "
-              f"{r['cpu']:5.0f}  {r['cl']:.4f}  {r['cd']:.4f}  {r['shock_x']:.4f}")
+        results[n, far, vortex] = rae2822_surface(solve_rae2822(1.0 / n, cache, far, vortex=vortex))
+        print(_run_row(results[n, far, vortex]))
     print("  Cp - Cp(measured) at the taps away from the shock, mean (max |.|): "
           "upper 0.05 < x < 0.5 | lower 0.05 < x < 0.95")
     for n in spacings:
-        r = results[n, 20.0, False]
-        parts = []
-        for surface, key, (lo, hi) in (("upper", "cp_up", (0.05, 0.5)), ("lower", "cp_lo", (0.05, 0.95))):
-            x, cp = exp[surface]
-            keep = (x > lo) & (x < hi)
-            diff = np.interp(x[keep], r["x"], r[key]) - cp[keep]
-            parts.append(f"{diff.mean():+.3f} ({np.abs(diff).max():.3f})")
-        print(f"  1/{n:<5d} " + " | ".join(parts))
+        print(_cp_difference_row(f"1/{n}", cp_differences(results[n, 20.0, False], exp)))
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(16, 4.2), gridspec_kw={"width_ratios": [2, 1, 1]})
+    grids = {f"Euler, h = 1/{n}": results[n, 20.0, False] for n in spacings}
     for axis in (ax, bx):
-        for n in spacings:
-            r = results[n, 20.0, False]
-            line, = axis.plot(r["x"], -r["cp_up"], lw=1, label=f"Euler, h = 1/{n}")
-            axis.plot(r["x"], -r["cp_lo"], color=line.get_color(), lw=1)
-        for surface, marker in (("upper", "o"), ("lower", "s")):
-            axis.plot(exp[surface][0], -exp[surface][1], marker, ms=4, mfc="none", color="k",
-                      label=f"Case 6 experiment, {surface}")
-        axis.axhline(-critical_pressure_coefficient(FlowConditions().mach), color="grey", lw=0.6, ls=":")
+        _draw_cp(axis, grids, exp, "Case 6 experiment", FlowConditions())
     ax.set(xlabel="x / c", ylabel="-Cp", title="RAE 2822, M 0.729, 2.31 deg: Euler (this solver) and AGARD AR-138 Case 6")
     ax.legend(fontsize=8)
     bx.set(xlim=(0.45, 0.75), ylim=(0.2, 1.4), xlabel="x / c", title="upper-surface shock")
@@ -188,6 +330,47 @@ def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], vor
     cx.set(xlabel="multigrid cycle", ylabel="RMS density residual")
     cx.legend(fontsize=8)
     fig.savefig(out / "rae2822.png", dpi=90, bbox_inches="tight")
+
+
+def _plot_cfl3d(out: Path, spacings: list[int], cache: Path | None) -> None:
+    """This solver against the CFL3D Euler grid ladder at M 0.725, 2.55 deg (docs/airfoil.md)."""
+    import matplotlib.pyplot as plt
+
+    flow, table, ladder = CFL3D_FLOW, load_cp_table(CFL3D_CP_CSV), load_cfl3d_ladder()
+    points, finest_ref = cp_table_summary(table, flow), ladder[-1]
+    print(f"RAE 2822, M = {flow.mach}, alpha = {flow.alpha_deg} deg (Euler): this solver against CFL3D "
+          "(UP3D project reference data, not peer-reviewed; sources in benchmarks/data)")
+    print(f"  CFL3D {finest_ref['level']} Cp table: normal-force lift of the points {points['cl']:.4f}, "
+          f"upper sonic crossing {points['shock_x']:.6f} "
+          f"(files: C_L {finest_ref['cl']:.6f}, shock {finest_ref['x_shock_upper']:.6f})")
+    print("  core h  far field  fluid cells  cycles  CPU s   C_L     C_D     upper shock x/c")
+    runs = [(n, 20.0, True) for n in spacings] + [(spacings[0], far, False) for far in (20.0, 80.0)]
+    results = {(n, far, vortex): rae2822_surface(solve_rae2822(1.0 / n, cache, far, vortex=vortex, flow=flow))
+               for n, far, vortex in runs}
+    for key in runs:
+        print(_run_row(results[key]))
+    for row in ladder:
+        grid = f"{row['nj']:.0f} x {row['nk']:.0f}"
+        print(f"  CFL3D {row['level']}, C-grid {grid:9s}, far field 80      "
+              f"{row['cl']:.4f}  {row['cd']:.4f}  {row['x_shock_upper']:.4f}")
+    best = results[spacings[-1], 20.0, True]
+    lift, shock = 100 * (best["cl"] / finest_ref["cl"] - 1), best["shock_x"] - finest_ref["x_shock_upper"]
+    print(f"  1/{spacings[-1]} vortex - CFL3D {finest_ref['level']}: C_L {lift:+.2f}%, shock {shock:+.4f} chord")
+    print(f"  Cp - Cp(CFL3D {finest_ref['level']}) at its points away from the shock, mean (max |.|): "
+          "upper 0.05 < x < 0.5 | lower 0.05 < x < 0.95")
+    for n, far, vortex in runs:
+        label = f"1/{n}{' v' if vortex else f' {far:g}'}"
+        print(_cp_difference_row(label, cp_differences(results[n, far, vortex], table)))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+    grids = {f"this solver, h = 1/{n}, {'vortex ' if vortex else ''}far field {far:g}": results[n, far, vortex]
+             for n, far, vortex in runs}
+    for axis in (ax, bx):
+        _draw_cp(axis, grids, table, f"CFL3D {finest_ref['level']} (UP3D data)", flow, markersize=2.5)
+    ax.set(xlabel="x / c", ylabel="-Cp",
+           title=f"RAE 2822, M {flow.mach}, {flow.alpha_deg} deg, Euler: this solver and CFL3D")
+    ax.legend(fontsize=7, loc="center", bbox_to_anchor=(0.32, 0.63))
+    bx.set(xlim=(0.5, 0.75), ylim=(0.1, 1.6), xlabel="x / c", title="upper-surface shock")
+    fig.savefig(out / "rae2822_cfl3d.png", dpi=90, bbox_inches="tight")
 
 
 def _plot_samples(out: Path) -> None:
@@ -240,14 +423,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--studies", nargs="+", default=["sod", "transonic", "samples"],
-                        choices=["sod", "transonic", "samples", "stats"])
+                        choices=["sod", "transonic", "cfl3d", "samples", "stats"])
     parser.add_argument("--spacings", nargs="+", type=int, default=[128, 192, 256],
                         help="transonic study: core cells per chord (the first is the benchmark's)")
     parser.add_argument("--far-fields", nargs="+", type=float, default=[20.0, 40.0, 80.0],
                         help="transonic study: far-field distances (chords) solved at the first spacing")
     parser.add_argument("--vortex-far-fields", nargs="+", type=float, default=[20.0, 40.0],
                         help="transonic study: far fields solved at the first spacing with the point-vortex far field")
-    parser.add_argument("--cache", type=Path, default=None, help="keep the transonic solves here (npz) and reuse them")
+    parser.add_argument("--cfl3d-spacings", nargs="+", type=int, default=[128, 192, 256],
+                        help="cfl3d study: core cells per chord, point-vortex far field "
+                        "(the first also plain, 20 and 80 chords)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep the transonic and cfl3d solves here (npz) and reuse them")
     parser.add_argument("--store", type=Path, default=Path("data"),
                         help="stats study: root of the data stores (mambano generate airfoil --out ROOT)")
     parser.add_argument("--resolution", type=int, default=128, help="stats study: resolution of the store's files")
@@ -256,6 +443,7 @@ def main() -> None:
     studies = {"sod": lambda out: _plot_sod(out), "samples": lambda out: _plot_samples(out),
                "transonic": lambda out: _plot_transonic(out, args.spacings, args.far_fields,
                                                            args.vortex_far_fields, args.cache),
+               "cfl3d": lambda out: _plot_cfl3d(out, args.cfl3d_spacings, args.cache),
                "stats": lambda out: _print_stats(args.store, args.resolution)}
     for name in args.studies:
         studies[name](args.out)
