@@ -134,7 +134,7 @@ class _FusedActivation(torch.autograd.Function):
         )
         ctx.plan, ctx.act, ctx.slope, ctx.shape = plan_, act, slope, (batch, channels)
         # SiLU recomputes its fine grid from the input: the input as given is kept (SS2D's gate is
-        # a view into in_proj's output, which its convolution keeps anyway), not a second copy.
+        # a channels-last view of in_proj's gate half), not a second, contiguous copy.
         ctx.save_for_backward(given if act == ACT_SILU else None, bias_c, mask)
         return y
 
