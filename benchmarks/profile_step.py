@@ -6,7 +6,10 @@ Prints, for one forward+backward step (batch 16 at 64^2 by default, each model i
    see :class:`PartTimer`): scan forward, scan backward, alias-free activations (and resampling
    blocks), the alias-free SiLU gate, convolutions, projections (linear maps), normalisations,
    copies (permutes, reshapes, concatenations), the rest; the step's wall time (median of
-   unprofiled steps) and peak resident memory;
+   unprofiled steps); memory three ways: the activations autograd keeps for the backward
+   (distinct storages), the peak of the C heap in use during a step (glibc's ``mallinfo2``,
+   sampled), and the process's peak resident memory, which adds the libraries and the heap's
+   fragmentation (freed blocks that later, larger requests could not reuse);
 2. a roofline line for the selective scan: the machine's vector throughput, measured in the same
    run with the kernel's own code (multiply-add and exp, every thread busy at once), the
    operations one state update needs (forward: 1 exp + 4 multiply-adds; backward: 1 exp + 12),
@@ -197,13 +200,67 @@ def profile_worker(job: dict) -> dict:
             pass
         step(timer)
         parts = timer.split(timer.times.pop("forward total"), timer.times.pop("backward total"))
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the sampled step
     return {
         "model": job["model"],
         "seconds": statistics.median(times),
         "all": times,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mib": peak_rss,
+        "saved_mib": saved_for_backward_mib(model, x),
+        "heap_peak_mib": heap_in_use_peak_mib(step),
         "parts": parts,
     }
+
+
+def saved_for_backward_mib(model, x) -> float:
+    """MiB of the distinct storages autograd keeps for the backward of ``model(x)``."""
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(storages.values()) / 2**20
+
+
+def heap_in_use_peak_mib(step) -> float | None:
+    """Peak MiB of the C heap in use (glibc ``mallinfo2``: allocated plus mmapped) while ``step()`` runs.
+
+    Sampled every 0.2 ms from a thread; ``None`` where the C library is not glibc 2.33+.
+    """
+    import ctypes
+    import threading
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                     "keepcost")]
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = MallInfo2
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            info = mallinfo2()
+            peak[0] = max(peak[0], info.uordblks + info.hblkhd)
+            time.sleep(0.0002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        step()
+    finally:
+        done.set()
+        sampler.join()
+    return peak[0] / 2**20
 
 
 def run_worker(job: dict, python: str = sys.executable, env: dict | None = None) -> dict:
@@ -283,12 +340,20 @@ def _print_profile(results: list[dict]) -> None:
         print(f"| {part} | " + " | ".join(cells) + " |")
     print("| **profiled step** | " + " | ".join(f"**{r['parts'].get('optimizer-free total', 0):.3f} s**" for r in results) + " |")
     print("| step wall time, median of the unprofiled steps | " + " | ".join(f"{r['seconds']:.3f} s" for r in results) + " |")
+    print("| activations saved for the backward | " + " | ".join(f"{r['saved_mib']:.0f} MiB" for r in results) + " |")
+    heap = [r.get("heap_peak_mib") for r in results]
+    if all(h is not None for h in heap):
+        print("| peak heap in use during a step (malloc) | " + " | ".join(f"{h:.0f} MiB" for h in heap) + " |")
     print("| peak memory (RSS) | " + " | ".join(f"{r['peak_mib']:.0f} MiB" for r in results) + " |")
     if len(results) > 1:
         base = results[-1]
         for r in results[:-1]:
-            print(f"{r['model']} / {base['model']}: {r['seconds'] / base['seconds']:.2f}x time, "
-                  f"{r['peak_mib'] / base['peak_mib']:.2f}x peak memory")
+            line = (f"{r['model']} / {base['model']}: {r['seconds'] / base['seconds']:.2f}x time, "
+                    f"{r['peak_mib'] / base['peak_mib']:.2f}x peak memory (RSS), "
+                    f"{r['saved_mib'] / base['saved_mib']:.2f}x saved activations")
+            if r.get("heap_peak_mib") and base.get("heap_peak_mib"):
+                line += f", {r['heap_peak_mib'] / base['heap_peak_mib']:.2f}x peak heap in use"
+            print(line)
 
 
 def ab(commit: str, job: dict, rounds: int, config: str | None = None) -> None:
