@@ -179,7 +179,8 @@ def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 
         Core spacing (chords).
     cache : Path or None
         Folder of the cached solves (npz, named by Mach number, angle, spacing, far field and
-        ``tol``); None: solve without caching.
+        ``tol``; caches written before the names carried Mach number and angle, 2026-12-03, are
+        not found and solved again); None: solve without caching.
     far_field : float
         Distance of the far field (chords from mid-chord).
     tol : float

@@ -6,8 +6,8 @@ Prints, for one forward+backward step (batch 16 at 64^2 by default, each model i
    see :class:`PartTimer`): scan forward, scan backward, alias-free activations (and resampling
    blocks), the alias-free SiLU gate, convolutions, projections (linear maps), normalisations,
    copies (permutes, reshapes, concatenations), the rest; the step's wall time (median of
-   unprofiled steps); memory three ways: the activations autograd keeps for the backward
-   (distinct storages), the peak of the C heap in use during a step (glibc's ``mallinfo2``,
+   unprofiled steps); memory three ways: the tensors autograd keeps for the backward
+   (distinct storages, parameters included), the peak of the C heap in use during a step (glibc's ``mallinfo2``,
    sampled), and the process's peak resident memory, which adds the libraries and the heap's
    fragmentation (freed blocks that later, larger requests could not reuse);
 2. a roofline line for the selective scan: the machine's vector throughput, measured in the same
@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -206,31 +207,25 @@ def profile_worker(job: dict) -> dict:
         "seconds": statistics.median(times),
         "all": times,
         "peak_mib": peak_rss,
-        "saved_mib": saved_for_backward_mib(model, x),
-        "heap_peak_mib": heap_in_use_peak_mib(step),
+        # memory only in the profiled run (the A/B's old trees lack the library's counter)
+        "saved_mib": saved_for_backward_mib(model, x) if job["profile"] else None,
+        "heap_peak_mib": heap_in_use_peak_mib(step) if job["profile"] else None,
         "parts": parts,
     }
 
 
-def saved_for_backward_mib(model, x) -> float:
-    """MiB of the distinct storages autograd keeps for the backward of ``model(x)``."""
-    import torch
+def saved_for_backward_mib(model: Any, x: Any) -> float:
+    """MiB of the distinct storages autograd keeps for the backward of ``model(x)`` (parameters included)."""
+    from mambano_core.memory import saved_tensor_bytes
 
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(x)
-    return sum(storages.values()) / 2**20
+    return saved_tensor_bytes(model, x) / 2**20
 
 
-def heap_in_use_peak_mib(step) -> float | None:
+def heap_in_use_peak_mib(step: Callable[[], None]) -> float | None:
     """Peak MiB of the C heap in use (glibc ``mallinfo2``: allocated plus mmapped) while ``step()`` runs.
 
-    Sampled every 0.2 ms from a thread; ``None`` where the C library is not glibc 2.33+.
+    Sampled every 0.2 ms from a thread (a lower bound: a shorter peak can fall between samples);
+    ``None`` where the C library is not glibc 2.33+.
     """
     import ctypes
     import threading
@@ -340,7 +335,7 @@ def _print_profile(results: list[dict]) -> None:
         print(f"| {part} | " + " | ".join(cells) + " |")
     print("| **profiled step** | " + " | ".join(f"**{r['parts'].get('optimizer-free total', 0):.3f} s**" for r in results) + " |")
     print("| step wall time, median of the unprofiled steps | " + " | ".join(f"{r['seconds']:.3f} s" for r in results) + " |")
-    print("| activations saved for the backward | " + " | ".join(f"{r['saved_mib']:.0f} MiB" for r in results) + " |")
+    print("| tensors saved for the backward | " + " | ".join(f"{r['saved_mib']:.0f} MiB" for r in results) + " |")
     heap = [r.get("heap_peak_mib") for r in results]
     if all(h is not None for h in heap):
         print("| peak heap in use during a step (malloc) | " + " | ".join(f"{h:.0f} MiB" for h in heap) + " |")
@@ -350,7 +345,7 @@ def _print_profile(results: list[dict]) -> None:
         for r in results[:-1]:
             line = (f"{r['model']} / {base['model']}: {r['seconds'] / base['seconds']:.2f}x time, "
                     f"{r['peak_mib'] / base['peak_mib']:.2f}x peak memory (RSS), "
-                    f"{r['saved_mib'] / base['saved_mib']:.2f}x saved activations")
+                    f"{r['saved_mib'] / base['saved_mib']:.2f}x saved tensors")
             if r.get("heap_peak_mib") and base.get("heap_peak_mib"):
                 line += f", {r['heap_peak_mib'] / base['heap_peak_mib']:.2f}x peak heap in use"
             print(line)

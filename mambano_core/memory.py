@@ -20,6 +20,7 @@ import functools
 import logging
 import os
 import sys
+from typing import Any, Callable
 
 log = logging.getLogger("mambano.memory")
 
@@ -73,3 +74,28 @@ def keep_freed_memory() -> bool:
     )
     log.debug("malloc keeps freed memory: %s", ok)
     return ok
+
+
+def saved_tensor_bytes(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+    """Bytes of the distinct storages autograd keeps for the backward of ``fn(*args, **kwargs)``.
+
+    Counted with :func:`torch.autograd.graph.saved_tensors_hooks`, each storage once (views of
+    one tensor count once); parameters and inputs that an op saves are included. The result of
+    ``fn`` is dropped, so its graph is freed on return.
+
+    Returns
+    -------
+    int
+        The total of the saved storages' sizes in bytes.
+    """
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(*args, **kwargs)
+    return sum(storages.values())

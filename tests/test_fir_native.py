@@ -67,19 +67,14 @@ def test_native_silu_gate_matches_banded(monkeypatch, shape):
         _assert_rounding_close(a, b, name)
 
 
-def test_silu_gate_of_a_channels_last_view_matches_and_keeps_no_copy(monkeypatch):
-    """SS2D's gate input is a permuted view; the native gate keeps that view, not a contiguous copy."""
+def test_silu_gate_of_a_channels_last_view_matches(monkeypatch):
+    """SS2D's gate input is a permuted (channels-last) view: the native gate gives the banded path's values."""
     base = 3 * torch.randn(2, 12, 10, 8, generator=torch.Generator().manual_seed(2))  # (B, H, W, 2C)
     view = base[..., 4:].permute(0, 3, 1, 2)  # (B, C, H, W), not contiguous
     want = _run(alias_free_silu, False, monkeypatch, view.contiguous())
     got = _run(alias_free_silu, True, monkeypatch, view)
     for name, a, b in zip(("output", "grad x"), got, want):
         _assert_rounding_close(a, b, name)
-    kept: list[int] = []
-    leaf = base.clone().requires_grad_()
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t.untyped_storage().data_ptr()) or t, lambda t: t):
-        alias_free_silu(leaf[..., 4:].permute(0, 3, 1, 2))
-    assert kept == [leaf.untyped_storage().data_ptr()]
 
 
 def test_native_path_is_taken_only_for_float32_cpu(monkeypatch):

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mambano_core.layers.ss2d import SS2D
+from mambano_core.memory import saved_tensor_bytes
 from mambano_core.ops.norm_gate_project import norm_gate_project
 
 
@@ -30,6 +31,14 @@ def test_gradcheck(affine: bool) -> None:
     assert torch.autograd.gradcheck(lambda *a: norm_gate_project(*a, 1e-5), inputs)
 
 
+def test_gradcheck_with_a_permuted_input() -> None:
+    """The generic scan path hands SS2D a permuted (non-contiguous) ``y``."""
+    y, gate, norm_w, norm_b, weight = _inputs(torch.float64)
+    y_t = y.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_()  # same values, other strides
+    assert not y_t.is_contiguous()
+    assert torch.autograd.gradcheck(lambda *a: norm_gate_project(*a, 1e-5), (y_t, gate, norm_w, norm_b, weight))
+
+
 def test_equals_the_module_chain_in_float32() -> None:
     inputs = _inputs(torch.float32)
     probe = torch.randn(2, 5, 6, 3, generator=torch.Generator().manual_seed(1))
@@ -42,24 +51,11 @@ def test_equals_the_module_chain_in_float32() -> None:
         torch.testing.assert_close(a, b)
 
 
-def _saved_bytes(fn, *args) -> int:
-    """Bytes of the distinct storages autograd keeps for the backward of ``fn(*args)``."""
-    storages: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(*args)
-    return sum(storages.values())
-
-
 def test_keeps_two_full_size_tensors_where_the_chain_keeps_four() -> None:
     y, gate, norm_w, norm_b, weight = _inputs(torch.float32)
     full = y.numel() * y.element_size()
-    fused = _saved_bytes(lambda *a: norm_gate_project(*a, 1e-5), y, gate, norm_w, norm_b, weight)
-    chain = _saved_bytes(_reference, y, gate, norm_w, norm_b, weight)
+    fused = saved_tensor_bytes(lambda *a: norm_gate_project(*a, 1e-5), y, gate, norm_w, norm_b, weight)
+    chain = saved_tensor_bytes(_reference, y, gate, norm_w, norm_b, weight)
     assert 2 * full <= fused < 3 * full  # y and gate, plus per-position statistics and weights
     assert chain >= 4 * full  # y, the normalised y, the gate, their product
 
@@ -91,3 +87,15 @@ def test_ss2d_gradients_equal_the_module_chain() -> None:
     torch.testing.assert_close(out, ref)
     for a, b in zip(grads, ref_grads):
         torch.testing.assert_close(a, b)
+
+
+def test_ss2d_under_cpu_autocast_runs_the_module_chain() -> None:
+    """Mixed precision keeps the modules' own casts (the fused op is skipped) and still trains."""
+    torch.manual_seed(0)
+    layer = SS2D(d_model=8, d_state=16, expand=2)
+    x = torch.randn(2, 6, 6, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x)
+    out.float().square().sum().backward()
+    assert out.shape == x.shape and torch.isfinite(out.float()).all()
+    assert torch.isfinite(x.grad).all() and layer.out_norm.weight.grad is not None

@@ -122,7 +122,7 @@ class _FusedActivation(torch.autograd.Function):
     def forward(ctx, x: Tensor, bias: Tensor | None, plan_: _Plan, act: int, slope: float) -> Tensor:  # type: ignore[override]
         lib = library()
         batch, channels = x.shape[:2]
-        given, x = x, x.contiguous()
+        x = x.contiguous()
         bias_c = None if bias is None else bias.detach().contiguous()
         y = x.new_empty(batch, channels, *plan_.out_hw)
         mask = None
@@ -133,16 +133,13 @@ class _FusedActivation(torch.autograd.Function):
             data_pointer(bias_c), channels, data_pointer(mask), num_threads(),
         )
         ctx.plan, ctx.act, ctx.slope, ctx.shape = plan_, act, slope, (batch, channels)
-        # SiLU recomputes its fine grid from the input: the input as given is kept (SS2D's gate is
-        # a channels-last view of in_proj's gate half), not a second, contiguous copy.
-        ctx.save_for_backward(given if act == ACT_SILU else None, bias_c, mask)
+        ctx.save_for_backward(x if act == ACT_SILU else None, bias_c, mask)
         return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         x, bias, mask = ctx.saved_tensors
-        x = None if x is None else x.contiguous()
         batch, channels = ctx.shape
         height, width = ctx.plan.passes[1].n, ctx.plan.passes[0].n
         grad = grad.contiguous()

@@ -10,6 +10,8 @@ level-0 SS2D call of MambaNO at batch 16, 64^2).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -19,7 +21,10 @@ class _NormGateProject(torch.autograd.Function):
     """``(LayerNorm(y) * gate) @ weight.T`` with ``y`` and ``gate`` of shape ``(..., d)``."""
 
     @staticmethod
-    def forward(ctx, y, gate, norm_weight, norm_bias, weight, eps):  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx: Any, y: Tensor, gate: Tensor, norm_weight: Tensor | None, norm_bias: Tensor | None, weight: Tensor,
+        eps: float,
+    ) -> Tensor:
         dim = y.shape[-1]
         normed, mean, rstd = torch.native_layer_norm(y, (dim,), norm_weight, norm_bias, eps)
         out = torch.matmul(normed.mul_(gate), weight.t())
@@ -29,7 +34,7 @@ class _NormGateProject(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         y, gate, mean, rstd, norm_weight, norm_bias, weight = ctx.saved_tensors
         dim = y.shape[-1]
         normed = torch.native_layer_norm(y, (dim,), norm_weight, norm_bias, ctx.eps)[0]  # one pass

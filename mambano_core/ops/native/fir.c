@@ -12,7 +12,7 @@
  * goes to memory. The backward runs the adjoint maps (given in the same band form) in reverse.
  *
  * Each output is a fixed-order sum, and images are independent: results do not depend on the
- * thread count. Plain C with GCC vector extensions (one builtin: the AVX reciprocal estimate of
+ * thread count (the SiLU's reciprocal estimate may differ in its last bits between CPU models). Plain C with GCC vector extensions (one builtin: the AVX reciprocal estimate of
  * the SiLU); no -ffast-math.
  */
 #include <math.h>

@@ -146,8 +146,11 @@ typedef struct { /* per-thread scratch, T steps */
 
 static int scratch_alloc(Scratch *s, const Dims *g, int backward) {
     int64_t td = g->T * g->d, tn = g->T * g->N, nd = g->N * g->d;
-    /* hs and das hold T x N vectors of 8 lanes (lane blocks) or T x N floats (one channel) */
-    size_t floats = (size_t)(4 * td + 10 * tn + 2 * nd) + (backward ? (size_t)(3 * td + 18 * tn + (g->d + 2 * g->N) * g->d) : 0);
+    /* das and gs hold T x N vectors of 8 lanes (lane blocks) or T x N floats (one channel); hs
+     * the states, T x N floats (one channel), or two vectors per step (lane blocks: the sums
+     * over the states carried from block to block) */
+    int64_t hsn = tn > 16 * g->T ? tn : 16 * g->T;
+    size_t floats = (size_t)(4 * td + 10 * tn + 2 * nd) + (backward ? (size_t)(3 * td + 10 * tn + hsn + (g->d + 2 * g->N) * g->d) : 0);
     float *base = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
     s->pos = malloc(sizeof(int64_t) * (size_t)g->T);
     if (!base || !s->pos) { free(base); free(s->pos); return -1; }
@@ -155,7 +158,7 @@ static int scratch_alloc(Scratch *s, const Dims *g, int backward) {
     s->b = s->y + td; s->c = s->b + tn; s->das = s->c + tn; s->at = s->das + 8 * tn; s->work = s->at + nd;
     if (backward) {
         s->dy = s->work + nd; s->ddt = s->dy + td; s->du = s->ddt + td;
-        s->db = s->du + td; s->dc = s->db + tn; s->hs = s->dc + tn; s->gs = s->hs + 8 * tn; s->dw = s->gs + 8 * tn;
+        s->db = s->du + td; s->dc = s->db + tn; s->hs = s->dc + tn; s->gs = s->hs + hsn; s->dw = s->gs + 8 * tn;
     }
     return 0;
 }
