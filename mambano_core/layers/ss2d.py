@@ -111,6 +111,17 @@ class SS2D(nn.Module):
         for lin in (self.in_proj, self.out_proj):  # VMamba's / the authors' init of linear maps
             nn.init.trunc_normal_(lin.weight, std=0.02)
 
+    def projection_weights(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+        """Per direction, the maps from the scanned input to the pre-bias step sizes, B and C.
+
+        ``delta = W_dtproj (W_dt x)``: the low-rank product is formed first (``(K, d, d)``, tiny),
+        so the large tensors see one plain product each. Shapes ``(K, d, d)``, ``(K, N, d)``,
+        ``(K, N, d)`` in ``dtype``.
+        """
+        sizes = [self.dt_rank, self.d_state, self.d_state]
+        w_dt, w_b, w_c = torch.split(self.x_proj_weight.to(dtype), sizes, dim=1)
+        return torch.matmul(self.dt_proj_weight.to(dtype), w_dt), w_b, w_c
+
     def scan(self, x: Tensor) -> Tensor:
         """Cross-scan ``(B, d_inner, H, W)``, run the selective scan once on all directions, merge.
 
@@ -123,12 +134,7 @@ class SS2D(nn.Module):
         length, K = height * width, self.directions
         work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
         xs = cross_scan(x.to(work), K)  # (B, K, d, L)
-        sizes = [self.dt_rank, self.d_state, self.d_state]
-        w_dt, w_b, w_c = torch.split(self.x_proj_weight.to(work), sizes, dim=1)
-        # delta = W_dtproj (W_dt x): the low-rank product is formed first ((K, d, d), tiny), so the
-        # large tensors see one plain matmul each; B and C come out contiguous for the scan.
-        w_delta = torch.matmul(self.dt_proj_weight.to(work), w_dt)
-        dts, bs, cs = shared_input_matmul(xs, w_delta, w_b, w_c)
+        dts, bs, cs = shared_input_matmul(xs, *self.projection_weights(work))  # B, C contiguous
         ys = selective_scan_fn(
             xs.reshape(batch, K * dim, length),
             dts.reshape(batch, K * dim, length),
@@ -158,9 +164,8 @@ class SS2D(nn.Module):
             return self.scan(x).permute(0, 2, 3, 1)
         batch, dim, height, width = x.shape
         u = x.permute(0, 2, 3, 1).reshape(batch, height * width, dim)
-        w_dt, w_b, w_c = torch.split(self.x_proj_weight, [self.dt_rank, self.d_state, self.d_state], dim=1)
-        # Per direction: delta = W_dtproj W_dt x, then B, C; one product gives all (grid order).
-        w_all = torch.cat([torch.matmul(self.dt_proj_weight, w_dt), w_b, w_c], dim=1).flatten(0, 1)
+        # Per direction: the step sizes, then B, C; one product gives all (grid order).
+        w_all = torch.cat(self.projection_weights(x.dtype), dim=1).flatten(0, 1)
         y = native_cross.cross_selective_scan(
             u, w_all, -torch.exp(self.A_log), self.D, self.dt_proj_bias, height, width
         )

@@ -20,6 +20,7 @@ from mambano_core.ops.native.threads import num_threads
 if TYPE_CHECKING:
     from torch import Tensor
 
+
 def data_pointer(t: "Tensor | None") -> int | None:
     """The address of a contiguous tensor's data for a C argument (``None`` -> NULL)."""
     return None if t is None else t.data_ptr()

@@ -48,7 +48,8 @@ def _cache_dir() -> Path:
     return Path(base) / "mambano" / "native"
 
 
-def _compiler_id(cc: str) -> str:
+@functools.cache
+def _compiler_id(cc: str) -> str:  # one `cc --version` per process, not one per library
     out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60)
     return out.stdout.splitlines()[0] if out.stdout else cc
 
