@@ -11,12 +11,11 @@ numbers. Slow: the unperturbed RAE 2822 on the benchmark grid against AGARD AR-1
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_script
 
 from mambano_core.solvers.euler.geometry import rae2822
 from mambano_core.solvers.euler.grid import Grid, airfoil_grid
@@ -34,15 +33,6 @@ from mambano_core.solvers.euler.surface import (
     shock_position,
     surface_pressure,
 )
-
-VERIFICATION = Path(__file__).resolve().parents[1] / "benchmarks" / "euler_verification.py"
-
-
-def _verification_module():
-    spec = importlib.util.spec_from_file_location("euler_verification", VERIFICATION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_free_stream_has_zero_pressure_coefficient_and_no_force() -> None:
@@ -84,7 +74,7 @@ def test_shock_position_is_the_interpolated_last_sonic_crossing() -> None:
 
 
 def test_case6_table_is_the_transcribed_record() -> None:
-    module = _verification_module()
+    module = load_script("euler_verification")
     data = module.load_cp_table()
     assert data["upper"][0].size == 53 and data["lower"][0].size == 50
     for x, _ in data.values():
@@ -96,7 +86,7 @@ def test_case6_table_is_the_transcribed_record() -> None:
 
 
 def test_cfl3d_tables_are_the_transcribed_record() -> None:
-    module = _verification_module()
+    module = load_script("euler_verification")
     data = module.load_cp_table(module.CFL3D_CP_CSV)
     assert data["upper"][0].size == 281 and data["lower"][0].size == 281
     for x, _ in data.values():
@@ -136,7 +126,7 @@ def test_vortex_far_field_carries_the_circulation_and_the_free_stream_enthalpy()
 
 @pytest.mark.slow
 def test_rae2822_benchmark_grid_against_case6_and_the_grid_study() -> None:
-    module = _verification_module()
+    module = load_script("euler_verification")
     measured = module.cp_table_summary(module.load_cp_table())
     r = module.rae2822_surface(module.solve_rae2822(1 / 128))
     # Inviscid: more lift than measured and the shock aft of the measured one (no boundary layer to
@@ -150,7 +140,7 @@ def test_rae2822_benchmark_grid_against_case6_and_the_grid_study() -> None:
 
 @pytest.mark.slow
 def test_rae2822_benchmark_grid_against_the_cfl3d_euler_ladder() -> None:
-    module = _verification_module()
+    module = load_script("euler_verification")
     flow, finest = module.CFL3D_FLOW, module.load_cfl3d_ladder()[-1]
     r = module.rae2822_surface(module.solve_rae2822(1 / 128, vortex=True, flow=flow))
     # Tolerances from the measured scatter (docs/airfoil.md, "Against an Euler solution of another
