@@ -23,11 +23,12 @@ vortex method"); the code is written from the method's definition, not from the 
   independently, from the pressure integral ``-sum Cp n ds``.
 
 The exact reference is the Karman-Trefftz airfoil (L. M. Milne-Thomson, *Theoretical
-Hydrodynamics*, 5th ed., Macmillan, 1968, chapter VII; Katz & Plotkin chapter 6): the circle through ``zeta = 1`` about ``mu`` mapped by
+Hydrodynamics*, 5th ed., Macmillan, 1968, chapter VII; Katz & Plotkin chapter 6): the circle
+through ``zeta = 1`` about ``mu`` mapped by
 ``z = n ((zeta + 1)^n + (zeta - 1)^n) / ((zeta + 1)^n - (zeta - 1)^n)``, ``n = 2 - tau / pi``
-(``tau``: trailing-edge angle; ``n = 2`` is Joukowski's airfoil). With the circle's radius ``R`` and
-``1 - mu = R exp(-i beta)``, the Kutta condition gives ``Gamma = 4 pi U R sin(alpha + beta)``, and the
-surface speed is ``|dW/dzeta| / |dz/dzeta|``. A cusped trailing edge (zero angle, Joukowski's
+(``tau``: trailing-edge angle; ``n = 2`` is Joukowski's airfoil). With the circle's radius ``R``
+and ``1 - mu = R exp(-i beta)``, the Kutta condition gives ``Gamma = 4 pi U R sin(alpha + beta)``,
+and the surface speed is ``|dW/dzeta| / |dz/dzeta|``. A cusped trailing edge (zero angle, Joukowski's
 airfoil) is not handled: the panels of the two surfaces there overlap and the system becomes
 ill-conditioned (measured: the error grows beyond 200 panels).
 
@@ -35,6 +36,7 @@ No ``from __future__ import annotations`` here: the scripts and tests load this 
 (importlib), and dataclasses need evaluated annotations then.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,7 +217,8 @@ def solve_airfoil(x: np.ndarray, y: np.ndarray, alpha_deg: float, chord: float |
                          force_y * free[0] - force_x * free[1], force_x * free[0] + force_y * free[1], chord)
 
 
-def airfoil_points(upper, lower, n: int) -> tuple[np.ndarray, np.ndarray]:
+def airfoil_points(upper: Callable[[np.ndarray], np.ndarray], lower: Callable[[np.ndarray], np.ndarray],
+                   n: int) -> tuple[np.ndarray, np.ndarray]:
     """Clockwise surface points of an airfoil ``lower(x) <= y <= upper(x)`` on ``[0, 1]``.
 
     Parameters
