@@ -1,6 +1,6 @@
 """Verification studies of the Euler solver (the numbers and figures of docs/airfoil.md).
 
-Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic cfl3d samples] [--cache DIR]``;
+Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic cfl3d subsonic samples] [--cache DIR]``;
 it prints the tables and writes PNG figures to ``OUT_DIR``. The transonic study (issue #18) solves
 the unperturbed RAE 2822 at the benchmark conditions on the benchmark's grid family at the core
 spacings ``--spacings`` (default 1/128, the benchmark's, 1/192 and 1/256) and, on the first, with
@@ -10,7 +10,11 @@ in the file). About 15 CPU minutes on one core for the defaults. The cfl3d study
 it at M 0.725, 2.55 deg on the same grid family (``--cfl3d-spacings``, point-vortex far field at 20
 chords; the first spacing also with the plain far field at 20 chords and at 80, as CFL3D's) and
 compares it with the CFL3D Euler grid ladder of the UP3D project (``data/rae2822_cfl3d_euler_*.csv``,
-sources in the files): about 8 CPU minutes for the defaults. The stats study prints the density
+sources in the files): about 8 CPU minutes for the defaults. The subsonic study (issue #18) solves
+it at alpha 2.31 deg and the subcritical Mach numbers ``--subsonic-machs`` (0.3, 0.5) on the same
+grid family (``--subsonic-spacings``, point-vortex far field at 20 chords) and compares the lift
+(times ``beta = sqrt(1 - M^2)``, Prandtl-Glauert) and Cp (Karman-Tsien) with a vortex panel method
+(``panel_method.py``): about 25 CPU minutes for the defaults. The stats study prints the density
 statistics per split of a generated store (``--store ROOT --resolution S``).
 """
 
@@ -18,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +33,15 @@ import numpy as np
 from mambano_core.solvers.euler.geometry import rae2822
 from mambano_core.solvers.euler.grid import FLUID, NG, Grid, airfoil_grid, build_body
 from mambano_core.solvers.euler.riemann_exact import sample_riemann
-from mambano_core.solvers.euler.solver import FlowConditions, SolverSettings, SteadyResult, solve_steady
+from mambano_core.solvers.euler.solver import (
+    FlowConditions,
+    SolverSettings,
+    SteadyResult,
+    circulation,
+    mach_number,
+    sample_field,
+    solve_steady,
+)
 from mambano_core.solvers.euler.surface import (
     critical_pressure_coefficient,
     force_coefficients,
@@ -67,6 +81,9 @@ RAE_CORE, RAE_STRETCHING, RAE_MULTIPLE = (-0.25, 1.25, -0.35, 0.7), 1.1, 16
 CP_OFFSET_CELLS = 1.5
 #: Chord ranges, away from the shock and the trailing edge, over which Cp is compared with a table.
 CP_RANGES = {"upper": (0.05, 0.5), "lower": (0.05, 0.95)}
+#: The subsonic study (issue #18): angle of attack (Case 6's), panels per surface of the panel method,
+#: and the chord range (both surfaces, away from the nose and the trailing edge) of its Cp comparison.
+SUBSONIC_ALPHA_DEG, SUBSONIC_PANELS, SUBSONIC_CP_RANGE = 2.31, 200, (0.05, 0.95)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -140,8 +157,8 @@ def cp_table_summary(data: dict[str, tuple[np.ndarray, np.ndarray]],
     return {"cl": float(lift), "shock_x": shock_position(xu, cu, critical_pressure_coefficient(flow.mach))}
 
 
-def cp_differences(run: dict[str, float | np.ndarray],
-                   table: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[float, float]]:
+def cp_differences(run: dict[str, float | np.ndarray], table: dict[str, tuple[np.ndarray, np.ndarray]],
+                   ranges: dict[str, tuple[float, float]] = CP_RANGES) -> dict[str, tuple[float, float]]:
     """Cp differences from a table away from the shock and the trailing edge.
 
     Parameters
@@ -150,16 +167,19 @@ def cp_differences(run: dict[str, float | np.ndarray],
         A :func:`rae2822_surface` result, interpolated linearly to the table's points.
     table : dict
         A :func:`load_cp_table` result.
+    ranges : dict
+        Per surface, the chord range ``(lo, hi)`` compared; :data:`CP_RANGES` (away from the
+        shock and the trailing edge) by default.
 
     Returns
     -------
     dict
         Per surface (``upper``, ``lower``): the mean and the maximum ``|.|`` of ``Cp(run) - Cp(table)``
-        at the table's points in :data:`CP_RANGES`.
+        at the table's points in ``ranges``.
     """
     out = {}
     for surface, key in (("upper", "cp_up"), ("lower", "cp_lo")):
-        (lo, hi), (x, cp) = CP_RANGES[surface], table[surface]
+        (lo, hi), (x, cp) = ranges[surface], table[surface]
         keep = (x > lo) & (x < hi)
         diff = np.interp(x[keep], run["x"], run[key]) - cp[keep]
         out[surface] = (float(diff.mean()), float(np.abs(diff).max()))
@@ -167,7 +187,8 @@ def cp_differences(run: dict[str, float | np.ndarray],
 
 
 def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 20.0, tol: float = 1e-5,
-                  vortex: bool = False, flow: FlowConditions = FlowConditions()) -> dict[str, np.ndarray]:
+                  vortex: bool = False, flow: FlowConditions = FlowConditions(),
+                  **options: float) -> dict[str, np.ndarray]:
     """The unperturbed RAE 2822 on the benchmark grid family, cached.
 
     The grid is the benchmark's (core ``[-0.25, 1.25] x [-0.35, 0.7]``, stretching 1.1, five
@@ -189,6 +210,9 @@ def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 
         Point-vortex far-field state (``SolverSettings.far_field_vortex``; not the benchmark's setting).
     flow : FlowConditions
         Free stream; the benchmark's conditions (AGARD AR-138 Case 6) by default.
+    **options
+        Other :class:`SolverSettings` fields (``max_cycles`` is 4000 unless given); each is named
+        in the cache file.
 
     Returns
     -------
@@ -196,14 +220,14 @@ def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 
         The primitive state ``W``, the grid nodes, the residual history, cycles, CPU seconds, the
         final residual and the settings (``mach`` and ``alpha_deg`` included).
     """
-    tag = "_vortex" if vortex else ""
+    tag = ("_vortex" if vortex else "") + "".join(f"_{key}{value:g}" for key, value in sorted(options.items()))
     stem = f"rae2822_m{flow.mach:g}_a{flow.alpha_deg:g}_h{round(1 / spacing)}_ff{far_field:g}{tag}_tol{tol:g}"
     name = None if cache is None else cache / f"{stem}.npz"
     if name is not None and name.exists():
         return dict(np.load(name))
     grid = airfoil_grid(spacing, RAE_CORE, far_field, RAE_STRETCHING, RAE_MULTIPLE)
     start = time.process_time()
-    settings = SolverSettings(tol=tol, max_cycles=4000, far_field_vortex=vortex)
+    settings = SolverSettings(**{"tol": tol, "max_cycles": 4000, "far_field_vortex": vortex, **options})
     result = solve_steady(grid, rae2822(), flow, settings)
     cpu = time.process_time() - start
     data = {"W": result.W, "x_nodes": grid.x_nodes, "y_nodes": grid.y_nodes, "history": result.history,
@@ -216,8 +240,16 @@ def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 
     return data
 
 
+def steady_result(data: dict[str, np.ndarray]) -> SteadyResult:
+    """The :class:`SteadyResult` of a :func:`solve_rae2822` result (grid and body rebuilt)."""
+    grid = Grid.from_nodes(data["x_nodes"], data["y_nodes"])
+    return SteadyResult(grid, build_body(grid, rae2822()), data["W"], float(data["residual"]), int(data["cycles"]),
+                        True, data["history"])
+
+
 def rae2822_surface(data: dict[str, np.ndarray], flow: FlowConditions | None = None,
-                    offset_cells: float = CP_OFFSET_CELLS) -> dict[str, float | np.ndarray]:
+                    offset_cells: float = CP_OFFSET_CELLS,
+                    wall_extrapolation: bool = False) -> dict[str, float | np.ndarray]:
     """Surface Cp, C_L, C_D and the upper shock of a solve.
 
     Parameters
@@ -229,6 +261,9 @@ def rae2822_surface(data: dict[str, np.ndarray], flow: FlowConditions | None = N
         stores none). Conditions other than the stored ones raise ``ValueError``.
     offset_cells : float
         Cp is read this many core cells off the wall, along the normal.
+    wall_extrapolation : bool
+        Extrapolate Cp linearly to the wall from ``offset_cells`` and twice as far
+        (:func:`surface_pressure`).
 
     Returns
     -------
@@ -240,12 +275,9 @@ def rae2822_surface(data: dict[str, np.ndarray], flow: FlowConditions | None = N
     if flow is not None and (flow.mach, flow.alpha_deg) != (stored.mach, stored.alpha_deg):
         raise ValueError(f"the solve is at M = {stored.mach}, alpha = {stored.alpha_deg}, not {flow}")
     flow = stored if flow is None else flow
-    grid = Grid.from_nodes(data["x_nodes"], data["y_nodes"])
-    airfoil = rae2822()
-    result = SteadyResult(grid, build_body(grid, airfoil), data["W"], float(data["residual"]), int(data["cycles"]),
-                          True, data["history"])
+    result, airfoil = steady_result(data), rae2822()
     spacing = float(data["spacing"])
-    surface = surface_pressure(result, airfoil, flow, offset_cells * spacing)
+    surface = surface_pressure(result, airfoil, flow, offset_cells * spacing, wall_extrapolation=wall_extrapolation)
     cl, cd = force_coefficients(surface, flow.alpha_deg)
     shock = shock_position(surface.x, surface.cp_upper, critical_pressure_coefficient(flow.mach))
     return {"spacing": spacing, "far_field": float(data["far_field"]), "vortex": bool(data.get("vortex", False)),
@@ -357,6 +389,14 @@ def _plot_cfl3d(out: Path, spacings: list[int], cache: Path | None) -> None:
     best = results[spacings[-1], 20.0, True]
     lift, shock = 100 * (best["cl"] / finest_ref["cl"] - 1), best["shock_x"] - finest_ref["x_shock_upper"]
     print(f"  1/{spacings[-1]} vortex - CFL3D {finest_ref['level']}: C_L {lift:+.2f}%, shock {shock:+.4f} chord")
+    print("  other lift read-outs (subsonic study): C_L from Cp extrapolated to the wall from 1 and 2 cells, "
+          "its shock, Cp - Cp(CFL3D) as above; C_L from the circulation; both minus CFL3D's C_L (%)")
+    for n in spacings:
+        data = solve_rae2822(1.0 / n, cache, 20.0, vortex=True, flow=flow)
+        wall, circulated = rae2822_surface(data, offset_cells=1.0, wall_extrapolation=True), circulation_lift(data)
+        print(f"  1/{n:<4d} wall {wall['cl']:.4f} ({100 * (wall['cl'] / finest_ref['cl'] - 1):+.2f}%), shock "
+              f"{wall['shock_x']:.4f}, {_cp_difference_row('', cp_differences(wall, table)).strip()}; "
+              f"circulation {circulated:.4f} ({100 * (circulated / finest_ref['cl'] - 1):+.2f}%)")
     print(f"  Cp - Cp(CFL3D {finest_ref['level']}) at its points away from the shock, mean (max |.|): "
           "upper 0.05 < x < 0.5 | lower 0.05 < x < 0.95")
     for n, far, vortex in runs:
@@ -372,6 +412,172 @@ def _plot_cfl3d(out: Path, spacings: list[int], cache: Path | None) -> None:
     ax.legend(fontsize=7, loc="center", bbox_to_anchor=(0.32, 0.63))
     bx.set(xlim=(0.5, 0.75), ylim=(0.1, 1.6), xlabel="x / c", title="upper-surface shock")
     fig.savefig(out / "rae2822_cfl3d.png", dpi=90, bbox_inches="tight")
+
+
+def _panel_method() -> ModuleType:
+    """``benchmarks/panel_method.py``, loaded by path (``benchmarks`` is not a package)."""
+    spec = importlib.util.spec_from_file_location("panel_method", Path(__file__).parent / "panel_method.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def panel_rae2822(panels_per_surface: int = SUBSONIC_PANELS, alpha_deg: float = SUBSONIC_ALPHA_DEG):
+    """Incompressible potential flow past the RAE 2822 (``panel_method.solve_airfoil``, chord 1).
+
+    The panel points are the section's surfaces at ``panels_per_surface + 1`` cosine-spaced chord
+    stations each (``panel_method.airfoil_points``); returns the ``PanelSolution``.
+    """
+    pm, airfoil = _panel_method(), rae2822()
+    x, y = pm.airfoil_points(airfoil.upper, airfoil.lower, panels_per_surface)
+    return pm.solve_airfoil(x, y, alpha_deg, chord=1.0)
+
+
+def panel_cp_table(solution, mach: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The Cp of a :func:`panel_rae2822` solution corrected to ``mach`` by Karman-Tsien, per surface.
+
+    Returns
+    -------
+    dict
+        ``{"upper": (x, cp), "lower": (x, cp)}`` at the control points, ``x`` increasing (the
+        :func:`load_cp_table` format).
+    """
+    cp, half = _panel_method().karman_tsien(solution.cp, mach), solution.cp.size // 2  # lower surface first
+    return {"upper": (solution.x[half:], cp[half:]), "lower": (solution.x[:half][::-1], cp[:half][::-1])}
+
+
+def circulation_lift(data: dict[str, np.ndarray]) -> float:
+    """``C_L = 2 Gamma / U`` (Kutta-Joukowski, chord 1) of a :func:`solve_rae2822` result.
+
+    ``Gamma`` is the clockwise circulation around the rectangle ``[-0.5, 1.5] x [-0.5, 0.5]``
+    (:func:`circulation`, the box the point-vortex far field measures).
+    """
+    flow = FlowConditions(float(data["mach"]), float(data["alpha_deg"]))
+    speed = float(np.hypot(*flow.primitive()[1:3]))
+    grid = Grid.from_nodes(data["x_nodes"], data["y_nodes"])
+    return -2.0 * circulation(grid, data["W"], (-0.5, 1.5, -0.5, 0.5)) / speed
+
+
+def momentum_lift(data: dict[str, np.ndarray],
+                  box: tuple[float, float, float, float] = (-0.5, 1.5, -0.5, 0.5)) -> float:
+    """``C_L`` of a :func:`solve_rae2822` result from the momentum balance around a rectangle.
+
+    The force on the body is ``-closed integral of (p n + rho V (V . n)) ds`` around the rectangle
+    of cell centres nearest ``box = (x0, x1, y0, y1)`` (trapezoidal rule; the discrete scheme
+    conserves momentum in the fluid cells, so this is the force the wall exerts); its component
+    normal to the free stream over ``rho U^2 / 2``.
+    """
+    flow = FlowConditions(float(data["mach"]), float(data["alpha_deg"]))
+    grid, (rho, u, v, p) = Grid.from_nodes(data["x_nodes"], data["y_nodes"]), data["W"]
+    i0, i1 = np.searchsorted(grid.xc, box[:2])
+    j0, j1 = np.searchsorted(grid.yc, box[2:])
+    force = np.zeros(2)
+    sides = ((j0, slice(i0, i1 + 1), grid.xc, 0, -1), (j1, slice(i0, i1 + 1), grid.xc, 0, 1),
+             (slice(j0, j1 + 1), i0, grid.yc, -1, 0), (slice(j0, j1 + 1), i1, grid.yc, 1, 0))
+    for rows, cols, along, nx, ny in sides:
+        normal_speed = u[rows, cols] * nx + v[rows, cols] * ny
+        side = along[cols] if nx == 0 else along[rows]
+        force -= [np.trapezoid(p[rows, cols] * nx + rho[rows, cols] * u[rows, cols] * normal_speed, side),
+                  np.trapezoid(p[rows, cols] * ny + rho[rows, cols] * v[rows, cols] * normal_speed, side)]
+    alpha = np.radians(flow.alpha_deg)
+    return float((force[1] * np.cos(alpha) - force[0] * np.sin(alpha)) / (0.5 * flow.gamma * flow.p * flow.mach**2))
+
+
+def wall_entropy(data: dict[str, np.ndarray], x: float, offset_cells: float = CP_OFFSET_CELLS) -> tuple[float, float]:
+    """Numerical entropy ``(p / rho^gamma) / (p_inf / rho_inf^gamma) - 1`` near the wall.
+
+    Read ``offset_cells`` core cells above the upper and below the lower surface at chord
+    position ``x`` (bilinear over fluid cells); returns ``(upper, lower)``.
+    """
+    result, airfoil = steady_result(data), rae2822()
+    flow = FlowConditions(float(data["mach"]), float(data["alpha_deg"]))
+    entropy = result.W[3] / result.W[0] ** flow.gamma / (flow.p / flow.rho**flow.gamma) - 1.0
+    offset, at = offset_cells * float(data["spacing"]), np.array([x])
+    upper = sample_field(result, entropy, at, airfoil.upper(at) + offset)[0]
+    lower = sample_field(result, entropy, at, airfoil.lower(at) - offset)[0]
+    return float(upper), float(lower)
+
+
+def mach_extrapolation(machs: tuple[float, float], values: tuple[float, float]) -> tuple[float, float]:
+    """``(v0, k)`` of the line ``v = v0 + k M^2`` through two values at two Mach numbers."""
+    (m1, m2), (v1, v2) = machs, values
+    k = (v2 - v1) / (m2**2 - m1**2)
+    return v1 - k * m1**2, k
+
+
+def _subsonic_row(data: dict[str, np.ndarray], scaled: np.ndarray, reference: float) -> str:
+    """A row of the subsonic study: the run, ``C_L`` three ways (``scaled``: times ``beta``), and the wall entropy."""
+    mach, n = float(data["mach"]), round(1 / float(data["spacing"]))
+    fluid = steady_result(data).body.kind == FLUID
+    lifts = scaled / np.sqrt(1.0 - mach**2)
+    entropy = wall_entropy(data, 0.3) + wall_entropy(data, 0.95)
+    return (f"  {mach:.2f} 1/{n:<4d} {int(data['cycles']):6d}  {float(data['residual']):.0e}  "
+            f"{float(data['cpu']):5.0f}  "
+            f"{mach_number(data['W'])[fluid].max():.3f}       " + "  ".join(f"{v:.4f}" for v in lifts)
+            + "  |          " + "  ".join(f"{v:.4f}" for v in scaled)
+            + "  |                " + "  ".join(f"{100 * (v / reference - 1):+5.2f}" for v in scaled)
+            + "  | " + " ".join(f"{100 * e:+.2f}%" for e in entropy))
+
+
+def _plot_subsonic(out: Path, machs: list[float], spacings: list[int], panels: int, cache: Path | None) -> None:
+    """This solver against the panel method in subcritical flow (Prandtl-Glauert, Karman-Tsien; docs/airfoil.md)."""
+    import matplotlib.pyplot as plt
+
+    print(f"RAE 2822, alpha = {SUBSONIC_ALPHA_DEG} deg, subcritical: this solver (point-vortex far field at 20 "
+          "chords) against a linear-strength vortex panel method (incompressible; Katz & Plotkin 2001, sec. 11.4)")
+    ladder = {n: panel_rae2822(n) for n in sorted({panels // 2, panels, 2 * panels})}
+    print("  panel method, C_L from the circulation | from the pressure: " + ", ".join(
+        f"{2 * n} panels {p.cl_circulation:.5f} | {p.cl_pressure:.5f}" for n, p in ladder.items()))
+    panel = ladder[panels]
+    reference = panel.cl_circulation
+    print(f"  reference: {2 * panels} panels, C_L0 = {reference:.4f}; beta = sqrt(1 - M^2); "
+          "C_L from Cp read 1.5 cells off the wall (Cp1.5), from Cp extrapolated to the wall from 1 and 2 "
+          "cells (wall), and from the circulation (Gamma, box 0.5 chord out)")
+    print("  M    core h  cycles  resid.  CPU s  max M  C_L: Cp1.5  wall    Gamma  | C_L beta: Cp1.5  wall    Gamma  "
+          "| minus C_L0 (%): Cp1.5   wall  Gamma | entropy x = 0.3 up, lo; x = 0.95 up, lo")
+    results, scaled, balance = {}, {}, {}
+    for mach in machs:
+        flow, beta = FlowConditions(mach=mach, alpha_deg=SUBSONIC_ALPHA_DEG), float(np.sqrt(1.0 - mach**2))
+        for n in spacings:
+            data = solve_rae2822(1.0 / n, cache, 20.0, vortex=True, flow=flow)
+            if not float(data["residual"]) < 1e-5:  # diverged after the limiter freezing (M 0.3, 1/256): without
+                data = solve_rae2822(1.0 / n, cache, 20.0, vortex=True, flow=flow, freeze_limiter=False,
+                                     max_cycles=1500)
+            results[mach, n, "Cp1.5"] = rae2822_surface(data)
+            results[mach, n, "wall"] = rae2822_surface(data, offset_cells=1.0, wall_extrapolation=True)
+            scaled[mach, n] = beta * np.array([results[mach, n, "Cp1.5"]["cl"], results[mach, n, "wall"]["cl"],
+                                               circulation_lift(data)])
+            print(_subsonic_row(data, scaled[mach, n], reference))
+            balance[mach, n] = momentum_lift(data) - circulation_lift(data)
+    print("  C_L from the momentum balance around the same box minus that from the circulation: "
+          + ", ".join(f"M {mach:.2f} 1/{n} {value:+.4f}" for (mach, n), value in balance.items()))
+    if len(machs) == 2:
+        print(f"  C_L beta extrapolated in M^2 to M = 0 from M = {machs[0]}, {machs[1]} (v0 + k M^2): "
+              "v0, minus C_L0 (%), k / v0")
+        for n in spacings:
+            fits = [mach_extrapolation((machs[0], machs[1]), (scaled[machs[0], n][k], scaled[machs[1], n][k]))
+                    for k in range(3)]
+            print(f"  1/{n:<4d} " + " | ".join(f"{label} {v0:.4f} {100 * (v0 / reference - 1):+5.2f}% {k / v0:+.3f}"
+                                              for label, (v0, k) in zip(("Cp1.5", "wall", "Gamma"), fits)))
+    lo, hi = SUBSONIC_CP_RANGE
+    print(f"  Cp - Cp(panel, Karman-Tsien) at its control points, {lo} < x < {hi}, mean (max |.|): upper | lower")
+    for mach in machs:
+        table = panel_cp_table(panel, mach)
+        for n in spacings:
+            ranges = {"upper": SUBSONIC_CP_RANGE, "lower": SUBSONIC_CP_RANGE}
+            for read in ("Cp1.5", "wall"):
+                print(_cp_difference_row(f"{mach:.2f} 1/{n:<3d} {read:5s}",
+                                         cp_differences(results[mach, n, read], table, ranges)))
+    fig, axes = plt.subplots(1, len(machs), figsize=(6.5 * len(machs), 4.2), squeeze=False)
+    for axis, mach in zip(axes[0], machs):
+        grids = {f"this solver, h = 1/{n}, Cp at the wall": results[mach, n, "wall"] for n in spacings}
+        flow = FlowConditions(mach=mach, alpha_deg=SUBSONIC_ALPHA_DEG)
+        _draw_cp(axis, grids, panel_cp_table(panel, mach), f"panel method + Karman-Tsien ({2 * panels})", flow,
+                 markersize=1.5)
+        axis.set(xlabel="x / c", ylabel="-Cp", ylim=(-1.2, 2.0),
+                 title=f"RAE 2822, M {mach}, {SUBSONIC_ALPHA_DEG} deg: Euler and panel method")
+        axis.legend(fontsize=7)
+    fig.savefig(out / "rae2822_subsonic.png", dpi=90, bbox_inches="tight")
 
 
 def _plot_samples(out: Path) -> None:
@@ -424,7 +630,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--studies", nargs="+", default=["sod", "transonic", "samples"],
-                        choices=["sod", "transonic", "cfl3d", "samples", "stats"])
+                        choices=["sod", "transonic", "cfl3d", "subsonic", "samples", "stats"])
     parser.add_argument("--spacings", nargs="+", type=int, default=[128, 192, 256],
                         help="transonic study: core cells per chord (the first is the benchmark's)")
     parser.add_argument("--far-fields", nargs="+", type=float, default=[20.0, 40.0, 80.0],
@@ -434,8 +640,14 @@ def main() -> None:
     parser.add_argument("--cfl3d-spacings", nargs="+", type=int, default=[128, 192, 256],
                         help="cfl3d study: core cells per chord, point-vortex far field "
                         "(the first also plain, 20 and 80 chords)")
+    parser.add_argument("--subsonic-machs", nargs="+", type=float, default=[0.3, 0.5],
+                        help="subsonic study: free-stream Mach numbers (subcritical; two give the M^2 extrapolation)")
+    parser.add_argument("--subsonic-spacings", nargs="+", type=int, default=[128, 192, 256],
+                        help="subsonic study: core cells per chord, point-vortex far field at 20 chords")
+    parser.add_argument("--panels", type=int, default=SUBSONIC_PANELS,
+                        help="subsonic study: panels per surface of the panel method (also half and twice as many)")
     parser.add_argument("--cache", type=Path, default=None,
-                        help="keep the transonic and cfl3d solves here (npz) and reuse them")
+                        help="keep the transonic, cfl3d and subsonic solves here (npz) and reuse them")
     parser.add_argument("--store", type=Path, default=Path("data"),
                         help="stats study: root of the data stores (mambano generate airfoil --out ROOT)")
     parser.add_argument("--resolution", type=int, default=128, help="stats study: resolution of the store's files")
@@ -445,6 +657,8 @@ def main() -> None:
                "transonic": lambda out: _plot_transonic(out, args.spacings, args.far_fields,
                                                            args.vortex_far_fields, args.cache),
                "cfl3d": lambda out: _plot_cfl3d(out, args.cfl3d_spacings, args.cache),
+               "subsonic": lambda out: _plot_subsonic(out, args.subsonic_machs, args.subsonic_spacings, args.panels,
+                                                         args.cache),
                "stats": lambda out: _print_stats(args.store, args.resolution)}
     for name in args.studies:
         studies[name](args.out)

@@ -57,7 +57,9 @@ class SolverSettings:
     kept from then on, :mod:`.reconstruction`): limit cycles of the limited scheme along the
     wake's slip line or at a shock foot otherwise undo every single-grid phase (measured:
     residuals cycling between 1e-5 and 4e-4 until ``max_cycles``); frozen far from convergence
-    (residual 3e-2), the scheme diverged.
+    (residual 3e-2), the scheme diverged. ``freeze_limiter = False`` never freezes it: the RAE 2822
+    at M 0.3 on the 1/256 grid diverged right after the freeze (residual 1.3e-4 to 0.5 in 50
+    cycles, twice; issue #18, subsonic check) and without it cycles at 5e-5.
     ``tol`` is the target RMS density residual; the first ``first_order_cycles`` cycles from a
     uniform start are first order.
 
@@ -82,6 +84,7 @@ class SolverSettings:
     stall_cycles: int = 40
     single_grid_cfl: float = 50.0
     far_field_vortex: bool = False
+    freeze_limiter: bool = True
 
     def ids(self) -> tuple[int, int]:
         """Numeric ids of the flux and limiter."""
@@ -309,7 +312,8 @@ def solve_steady(
         window = settings.stall_cycles
         if solver.depth < len(levels) and cycle - switched >= window:  # end of a single-grid phase
             solver.depth, switched = len(levels), cycle  # back to multigrid
-            if stalls > 1 and res < 30.0 * settings.tol and limiter == LIMITERS["van_albada"]:
+            if (settings.freeze_limiter and stalls > 1 and res < 30.0 * settings.tol
+                    and limiter == LIMITERS["van_albada"]):
                 solver.frozen = True  # stalled again close to convergence: freeze the limiter
         elif (solver.depth > 1 and order == limiter and cycle - switched >= 2 * window
               and min(history[-window:]) > 0.9 * min(history[:-window])):
