@@ -1,7 +1,8 @@
 """The immersed wall of the Euler solver: surface curvature and the two kinds of ghost state.
 
-The plain mirror (image state, normal velocity reversed) and the curvature-corrected symmetry of
-Dadone & Grossman (AIAA J. 42, 2004): the ghost's pressure balances the flow turning along the
+The plain mirror (image state, normal velocity reversed) and the curvature correction after
+Dadone & Grossman's curvature-corrected symmetry technique (AIAA J. 32, 1994; 42, 2004): the
+ghost's pressure balances the flow turning along the
 curved wall, with the image's entropy and total enthalpy.
 """
 

@@ -63,10 +63,11 @@ def fill_wall_ghosts(
 
     Ghost-cell immersed boundary (Forrer & Jeltsch 1998; Tseng & Ferziger 2003), one state per
     ghost and direction of its fluid neighbour (:class:`~.grid.Body`). With ``corrected`` the
-    ghost also carries the pressure drop of flow turning along a curved wall (curvature-corrected
-    symmetry, Dadone & Grossman, AIAA J. 42 (2004)): ``p_g = p_i - rho_i V_t^2 kappa span`` from
-    the normal momentum balance ``dp/dn = rho V_t^2 kappa``, the image's entropy and total
-    enthalpy, the mirrored velocity's direction.
+    ghost also carries the pressure drop of flow turning along a curved wall, after the
+    curvature-corrected symmetry technique of Dadone & Grossman (AIAA J. 32, 1994; 42, 2004;
+    cited from memory, not read): ``p_g = p_i - rho_i V_t^2 kappa span`` from the normal momentum
+    balance ``dp/dn = rho V_t^2 kappa`` (``|kappa span|`` capped at :data:`MAX_CURVATURE_SPAN`,
+    ``p_g >= p_i / 2``), the image's entropy and total enthalpy, the mirrored velocity's direction.
     """
     g1 = gamma / (gamma - 1.0)
     for k in range(gj.size):
