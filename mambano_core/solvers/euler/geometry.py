@@ -225,3 +225,20 @@ def closest_surface_points(
         bx, by = np.where(better, cx, bx), np.where(better, cy, by)
         nx, ny = np.where(better, ey / length, nx), np.where(better, -ex / length, ny)
     return bx, by, nx, ny
+
+
+def surface_curvature(airfoil: Airfoil, x: np.ndarray, y: np.ndarray, side: str = "both", n: int = 4001) -> np.ndarray:
+    """Curvature of the surface at its vertex nearest to each point ``(x, y)``, positive where convex.
+
+    The turning of the counter-clockwise polyline of :meth:`Airfoil.polyline` per unit length at
+    its vertices (the difference of the adjacent segments' directions over half their summed
+    lengths); 0 at the polyline's ends (the trailing edge, a corner).
+    """
+    px, py = airfoil.polyline(n, side)
+    ex, ey = np.diff(px), np.diff(py)
+    angle = np.unwrap(np.arctan2(ey, ex))
+    length = np.hypot(ex, ey)
+    kappa = np.zeros(px.size)
+    kappa[1:-1] = np.diff(angle) / np.maximum(0.5 * (length[1:] + length[:-1]), 1e-300)
+    _, k = cKDTree(np.column_stack([px, py])).query(np.column_stack([x, y]))
+    return kappa[k]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mambano_core.solvers.euler.geometry import Airfoil, closest_surface_points
+from mambano_core.solvers.euler.geometry import Airfoil, closest_surface_points, surface_curvature
 
 NG = 2  # boundary ghost layers
 FLUID, DEAD, WALL_GHOST, EDGE_GHOST = 1, 0, 2, 3
@@ -154,6 +154,9 @@ class Body:
     ghost arrays is the state of ghost ``(gj[k], gi[k])`` *as seen from* its fluid neighbour in
     direction ``gdir[k]`` (:data:`DIRECTIONS`): the mirror, about the surface normal
     ``normal[k]``, of the image state ``sum_m sw[k, m] W[:, sj[k, m], si[k, m]]``.
+    ``curvature[k]`` is the wall's curvature at the mirror's wall point (positive where convex)
+    and ``span[k]`` the distance from the ghost to its image point along the normal (for the
+    curvature-corrected ghost states, :func:`.kernels.fill_wall_ghosts`).
     """
 
     kind: np.ndarray
@@ -164,6 +167,8 @@ class Body:
     si: np.ndarray
     sw: np.ndarray
     normal: np.ndarray
+    curvature: np.ndarray
+    span: np.ndarray
 
 
 def _solid_cells(grid: Grid, airfoil: Airfoil | None) -> np.ndarray:
@@ -236,13 +241,16 @@ def build_body(grid: Grid, airfoil: Airfoil | None) -> Body:
         outside = (gx - bx) * nx + (gy - by) * ny > 0.0
         dist = np.where(outside, size, np.hypot(gx - bx, gy - by))
         sj, si, sw = _image_stencils(grid, kind == FLUID, bx + dist * nx, by + dist * ny)
-        parts.append((gj, gi, np.full(gj.size, d), sj, si, sw, np.column_stack([nx, ny])))
+        span = dist - ((gx - bx) * nx + (gy - by) * ny)
+        curvature = surface_curvature(airfoil, bx, by, _SURFACE_SEEN[d])
+        parts.append((gj, gi, np.full(gj.size, d), sj, si, sw, np.column_stack([nx, ny]), curvature, span))
     if not parts:
         none = np.zeros(0, dtype=np.int64)
         return Body(kind, none, none, none, np.zeros((0, 4), np.int64), np.zeros((0, 4), np.int64),
-                    np.zeros((0, 4)), np.zeros((0, 2)))
-    gj, gi, gdir, sj, si, sw, normal = (np.concatenate(arrays) for arrays in zip(*parts))
-    return Body(kind, gj.astype(np.int64), gi.astype(np.int64), gdir.astype(np.int64), sj, si, sw, normal)
+                    np.zeros((0, 4)), np.zeros((0, 2)), np.zeros(0), np.zeros(0))
+    gj, gi, gdir, sj, si, sw, normal, curvature, span = (np.concatenate(arrays) for arrays in zip(*parts))
+    return Body(kind, gj.astype(np.int64), gi.astype(np.int64), gdir.astype(np.int64), sj, si, sw, normal,
+                curvature, span)
 
 
 def airfoil_grid(

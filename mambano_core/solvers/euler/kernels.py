@@ -48,16 +48,28 @@ def to_conservative(W: np.ndarray, gamma: float, U: np.ndarray) -> None:
             U[3, j, i] = W[3, j, i] / (gamma - 1.0) + 0.5 * rho * (u * u + v * v)
 
 
+#: Largest ``|curvature * span|`` the curvature correction uses (ghosts near a nose whose radius is
+#: about a cell, where the linear pressure balance across the span no longer holds).
+MAX_CURVATURE_SPAN = 0.5
+
+
 @njit(cache=True)
 def fill_wall_ghosts(
     W: np.ndarray, G: np.ndarray, gj: np.ndarray, gi: np.ndarray, gdir: np.ndarray,
     sj: np.ndarray, si: np.ndarray, sw: np.ndarray, normal: np.ndarray,
+    curvature: np.ndarray, span: np.ndarray, corrected: bool, gamma: float,
 ) -> None:
     """Slip-wall ghost states ``G[direction]``: image-point state with the normal velocity reversed.
 
     Ghost-cell immersed boundary (Forrer & Jeltsch 1998; Tseng & Ferziger 2003), one state per
-    ghost and direction of its fluid neighbour (:class:`~.grid.Body`).
+    ghost and direction of its fluid neighbour (:class:`~.grid.Body`). With ``corrected`` the
+    ghost also carries the pressure drop of flow turning along a curved wall, after the
+    curvature-corrected symmetry technique of Dadone & Grossman (AIAA J. 32, 1994; 42, 2004;
+    cited from memory, not read): ``p_g = p_i - rho_i V_t^2 kappa span`` from the normal momentum
+    balance ``dp/dn = rho V_t^2 kappa`` (``|kappa span|`` capped at :data:`MAX_CURVATURE_SPAN`,
+    ``p_g >= p_i / 2``), the image's entropy and total enthalpy, the mirrored velocity's direction.
     """
+    g1 = gamma / (gamma - 1.0)
     for k in range(gj.size):
         rho = u = v = p = 0.0
         for m in range(4):
@@ -67,12 +79,25 @@ def fill_wall_ghosts(
                 u += w * W[1, sj[k, m], si[k, m]]
                 v += w * W[2, sj[k, m], si[k, m]]
                 p += w * W[3, sj[k, m], si[k, m]]
-        un = u * normal[k, 0] + v * normal[k, 1]
+        nx, ny = normal[k, 0], normal[k, 1]
+        un = u * nx + v * ny
+        ug, vg, rg, pg = u - 2.0 * un * nx, v - 2.0 * un * ny, rho, p
+        if corrected:
+            turn = min(max(curvature[k] * span[k], -MAX_CURVATURE_SPAN), MAX_CURVATURE_SPAN)
+            tangential2 = u * u + v * v - un * un
+            pg = p - rho * tangential2 * turn
+            pg = max(pg, 0.5 * p)
+            rg = rho * (pg / p) ** (1.0 / gamma)
+            speed2 = u * u + v * v
+            target2 = max(speed2 + 2.0 * g1 * (p / rho - pg / rg), 0.0)
+            if speed2 > 0.0:
+                scale = math.sqrt(target2 / speed2)
+                ug, vg = ug * scale, vg * scale
         d, j, i = gdir[k], gj[k], gi[k]
-        G[d, 0, j, i] = rho
-        G[d, 1, j, i] = u - 2.0 * un * normal[k, 0]
-        G[d, 2, j, i] = v - 2.0 * un * normal[k, 1]
-        G[d, 3, j, i] = p
+        G[d, 0, j, i] = rg
+        G[d, 1, j, i] = ug
+        G[d, 2, j, i] = vg
+        G[d, 3, j, i] = pg
 
 
 @njit(cache=True, inline="always")

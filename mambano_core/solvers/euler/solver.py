@@ -67,7 +67,9 @@ class SolverSettings:
     compressible point vortex of the airfoil's circulation (:func:`vortex_far_field`, measured
     every cycle by :func:`circulation`); without it (the benchmark's setting) the far field sees
     the plain free stream, which at 20 chords lowers the RAE 2822's lift by about 3%
-    (docs/airfoil.md, Case 6 validation).
+    (docs/airfoil.md, Case 6 validation). With ``curved_wall`` the wall ghosts carry the
+    pressure balance of flow along a curved wall (:func:`.kernels.fill_wall_ghosts`); off (the
+    benchmark's setting), they mirror the image state.
     """
 
     flux: str = "hllc"
@@ -85,6 +87,7 @@ class SolverSettings:
     single_grid_cfl: float = 50.0
     far_field_vortex: bool = False
     freeze_limiter: bool = True
+    curved_wall: bool = False
 
     def ids(self) -> tuple[int, int]:
         """Numeric ids of the flux and limiter."""
@@ -111,13 +114,16 @@ class SteadyResult:
 
 
 def apply_boundaries(
-    W: np.ndarray, G: np.ndarray, body: Body, free: np.ndarray, gamma: float, farfield: bool = True
+    W: np.ndarray, G: np.ndarray, body: Body, free: np.ndarray, gamma: float, farfield: bool = True,
+    curved_wall: bool = False,
 ) -> None:
     """Fill the wall-ghost states ``G`` and the boundary layers of ``W`` in place.
 
-    ``free`` ``(4, NY, NX)``: the outer state of the far field at each boundary cell.
+    ``free`` ``(4, NY, NX)``: the outer state of the far field at each boundary cell;
+    ``curved_wall``: curvature-corrected wall ghosts (:class:`SolverSettings`).
     """
-    kernels.fill_wall_ghosts(W, G, body.gj, body.gi, body.gdir, body.sj, body.si, body.sw, body.normal)
+    kernels.fill_wall_ghosts(W, G, body.gj, body.gi, body.gdir, body.sj, body.si, body.sw, body.normal,
+                             body.curvature, body.span, curved_wall, gamma)
     kernels.fill_edges(W, free, gamma, farfield)
 
 
@@ -198,7 +204,7 @@ class _Solver:
     def evaluate(self, lv: _Level, order: int, cfl: float, forcing: bool = True) -> float:
         """Primitives, boundaries, time step and ``R + P`` of the level's ``U``; returns RMS of ``R_rho``."""
         kernels.to_primitive(lv.U, lv.kind, self.gamma, lv.W)
-        apply_boundaries(lv.W, lv.G, lv.body, lv.free, self.gamma)
+        apply_boundaries(lv.W, lv.G, lv.body, lv.free, self.gamma, curved_wall=self.settings.curved_wall)
         kernels.local_time_step(lv.W, lv.kind, lv.grid.dx, lv.grid.dy, self.gamma, cfl, lv.dt)
         if order:
             kernels.limited_slopes(lv.W, lv.G, lv.kind, lv.grid.xc, lv.grid.yc, order, lv.sx, lv.sy, lv.wx, lv.wy,
@@ -320,7 +326,7 @@ def solve_steady(
             solver.depth, switched, stalls = 1, cycle, stalls + 1  # multigrid stalled: single-grid cycles
         cycle += 1
     kernels.to_primitive(fine.U, fine.kind, gamma, fine.W)
-    apply_boundaries(fine.W, fine.G, fine.body, fine.free, gamma)
+    apply_boundaries(fine.W, fine.G, fine.body, fine.free, gamma, curved_wall=settings.curved_wall)
     return SteadyResult(grid, fine.body, fine.W, res, cycle, converged, np.asarray(history))
 
 
