@@ -2,8 +2,8 @@
 
 The plain mirror (image state, normal velocity reversed) and the curvature correction after
 Dadone & Grossman's curvature-corrected symmetry technique (AIAA J. 32, 1994; 42, 2004): the
-ghost's pressure balances the flow turning along the
-curved wall, with the image's entropy and total enthalpy.
+ghost's pressure balances the flow turning along the curved wall, with the image's entropy and
+total enthalpy.
 """
 
 from __future__ import annotations
