@@ -3,13 +3,14 @@
 Run ``python benchmarks/euler_walls.py [--spacings 128 192 256] [--cache DIR]``. For the plain
 mirror ghosts (the benchmark's) and the curvature-corrected ones (``SolverSettings(curved_wall=True)``)
 it solves the unperturbed RAE 2822 on the benchmark grid family with the point-vortex far field at
-20 chords and prints, per grid, the lift three ways (Cp read 1.5 cells off the wall, Cp extrapolated
-to the wall from 1 and 2 cells, the circulation) and the upper shock:
+20 chords and prints, per grid:
 
-- at M 0.725, 2.55 deg against CFL3D's Euler grid ladder (UP3D project data, see ``euler_verification.py``);
-- at the benchmark's M 0.729, 2.31 deg against the measured AGARD AR-138 Case 6;
-- at M 0.3 and 0.5, 2.31 deg (subcritical) against the panel method (Prandtl-Glauert-scaled lift,
-  and its value extrapolated in M^2 to M = 0 from the two Mach numbers).
+- at M 0.725, 2.55 deg against CFL3D's Euler grid ladder (UP3D project data, see ``euler_verification.py``)
+  and at the benchmark's M 0.729, 2.31 deg against the measured AGARD AR-138 Case 6: the lift three
+  ways (Cp read 1.5 cells off the wall, Cp extrapolated to the wall from 1 and 2 cells, the
+  circulation) and the upper shock;
+- at M 0.3 and 0.5, 2.31 deg (subcritical) against the panel method: the circulation lift scaled by
+  Prandtl-Glauert's ``beta``, and its value extrapolated in M^2 to M = 0 from the two Mach numbers.
 
 The solves are those of ``euler_verification.py`` (:func:`rae2822_cases.solve_rae2822`, same cache
 names), about 40 CPU minutes for the defaults from an empty cache.

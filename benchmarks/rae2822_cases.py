@@ -10,6 +10,7 @@ Euler ladder; sources in the files) and the panel method's incompressible soluti
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 import time
 from pathlib import Path
@@ -258,6 +259,7 @@ def rae2822_surface(data: dict[str, np.ndarray], flow: FlowConditions | None = N
             "cp_lo": surface.cp_lower, "history": data["history"]}
 
 
+@functools.cache
 def _panel_method() -> ModuleType:
     """``benchmarks/panel_method.py``, loaded by path (``benchmarks`` is not a package)."""
     spec = importlib.util.spec_from_file_location("panel_method", Path(__file__).parent / "panel_method.py")

@@ -230,15 +230,17 @@ def closest_surface_points(
 def surface_curvature(airfoil: Airfoil, x: np.ndarray, y: np.ndarray, side: str = "both", n: int = 4001) -> np.ndarray:
     """Curvature of the surface at its vertex nearest to each point ``(x, y)``, positive where convex.
 
-    The turning of the counter-clockwise polyline of :meth:`Airfoil.polyline` per unit length at
-    its vertices (the difference of the adjacent segments' directions over half their summed
-    lengths); 0 at the polyline's ends (the trailing edge, a corner).
+    The turning of the closed counter-clockwise polyline of :meth:`Airfoil.polyline` per unit
+    length at its vertices (the difference of the adjacent segments' directions over half their
+    summed lengths), 0 at the trailing edge (a corner). ``side`` restricts the nearest vertex to
+    the upper or the lower surface (both include the leading edge, where the curvature is largest).
     """
-    px, py = airfoil.polyline(n, side)
+    px, py = airfoil.polyline(n, "both")  # TE, upper surface, LE (vertex n - 1), lower surface, TE
     ex, ey = np.diff(px), np.diff(py)
     angle = np.unwrap(np.arctan2(ey, ex))
     length = np.hypot(ex, ey)
     kappa = np.zeros(px.size)
     kappa[1:-1] = np.diff(angle) / np.maximum(0.5 * (length[1:] + length[:-1]), 1e-300)
-    _, k = cKDTree(np.column_stack([px, py])).query(np.column_stack([x, y]))
-    return kappa[k]
+    candidates = {"both": slice(None), "upper": slice(0, n), "lower": slice(n - 1, None)}[side]
+    _, k = cKDTree(np.column_stack([px[candidates], py[candidates]])).query(np.column_stack([x, y]))
+    return kappa[candidates][k]

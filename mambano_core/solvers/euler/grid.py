@@ -241,7 +241,8 @@ def build_body(grid: Grid, airfoil: Airfoil | None) -> Body:
         outside = (gx - bx) * nx + (gy - by) * ny > 0.0
         dist = np.where(outside, size, np.hypot(gx - bx, gy - by))
         sj, si, sw = _image_stencils(grid, kind == FLUID, bx + dist * nx, by + dist * ny)
-        span = dist - ((gx - bx) * nx + (gy - by) * ny)
+        # from the point the ghost state stands for (the image's mirror across the wall) to the image
+        span = np.where(outside, 2.0 * size, dist - ((gx - bx) * nx + (gy - by) * ny))
         curvature = surface_curvature(airfoil, bx, by, _SURFACE_SEEN[d])
         parts.append((gj, gi, np.full(gj.size, d), sj, si, sw, np.column_stack([nx, ny]), curvature, span))
     if not parts:
