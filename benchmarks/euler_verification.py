@@ -52,6 +52,7 @@ from rae2822_cases import (  # noqa: E402  (re-exported: the tests read them fro
     panel_cp_table,
     panel_rae2822,
     rae2822_surface,
+    rae2822_wall_surface,
     solve_rae2822,
     steady_result,
     wall_entropy,
@@ -181,7 +182,7 @@ def _plot_cfl3d(out: Path, spacings: list[int], cache: Path | None) -> None:
           "its shock, Cp - Cp(CFL3D) as above; C_L from the circulation; both minus CFL3D's C_L (%)")
     for n in spacings:
         data = solve_rae2822(1.0 / n, cache, 20.0, vortex=True, flow=flow)
-        wall, circulated = rae2822_surface(data, offset_cells=1.0, wall_extrapolation=True), circulation_lift(data)
+        wall, circulated = rae2822_wall_surface(data), circulation_lift(data)
         print(f"  1/{n:<4d} wall {wall['cl']:.4f} ({100 * (wall['cl'] / finest_ref['cl'] - 1):+.2f}%), shock "
               f"{wall['shock_x']:.4f}, {_cp_difference_row('', cp_differences(wall, table)).strip()}; "
               f"circulation {circulated:.4f} ({100 * (circulated / finest_ref['cl'] - 1):+.2f}%)")
@@ -241,7 +242,7 @@ def _plot_subsonic(out: Path, machs: list[float], spacings: list[int], panels: i
                 data = solve_rae2822(1.0 / n, cache, 20.0, vortex=True, flow=flow, freeze_limiter=False,
                                      max_cycles=1500)
             results[mach, n, "Cp1.5"] = rae2822_surface(data)
-            results[mach, n, "wall"] = rae2822_surface(data, offset_cells=1.0, wall_extrapolation=True)
+            results[mach, n, "wall"] = rae2822_wall_surface(data)
             scaled[mach, n] = beta * np.array([results[mach, n, "Cp1.5"]["cl"], results[mach, n, "wall"]["cl"],
                                                circulation_lift(data)])
             print(_subsonic_row(data, scaled[mach, n], reference))

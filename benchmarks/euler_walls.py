@@ -35,7 +35,7 @@ def lifts(spacing: int, flow: FlowConditions, wall: str, cache: Path | None) -> 
     """``C_L`` three ways, the upper shock (Cp 1.5 cells out) and the run's cycles and CPU seconds."""
     data = cases.solve_rae2822(1.0 / spacing, cache, 20.0, vortex=True, flow=flow, **WALLS[wall])
     read = cases.rae2822_surface(data)
-    wall_cp = cases.rae2822_surface(data, offset_cells=1.0, wall_extrapolation=True)
+    wall_cp = cases.rae2822_wall_surface(data)
     return {"read": read["cl"], "wall": wall_cp["cl"], "circulation": cases.circulation_lift(data),
             "shock": read["shock_x"], "cycles": int(data["cycles"]), "cpu": float(data["cpu"]),
             "converged": float(data["residual"]) < 1e-5}

@@ -46,6 +46,8 @@ CFL3D_FLOW = FlowConditions(mach=0.725, alpha_deg=2.55)
 RAE_CORE, RAE_STRETCHING, RAE_MULTIPLE = (-0.25, 1.25, -0.35, 0.7), 1.1, 16
 #: Cp is read this many core cells off the wall (along the normal): it converges to the wall value.
 CP_OFFSET_CELLS = 1.5
+#: The wall read-out: Cp at this many cells and twice as far, extrapolated linearly to the wall.
+WALL_OFFSET_CELLS = 1.0
 #: Chord ranges, away from the shock and the trailing edge, over which Cp is compared with a table.
 CP_RANGES = {"upper": (0.05, 0.5), "lower": (0.05, 0.95)}
 #: The subsonic study (issue #18): angle of attack (Case 6's), panels per surface of the panel method,
@@ -266,6 +268,11 @@ def _panel_method() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def rae2822_wall_surface(data: dict[str, np.ndarray]) -> dict[str, float | np.ndarray]:
+    """:func:`rae2822_surface` with Cp extrapolated to the wall from 1 and 2 cells out (issue #18)."""
+    return rae2822_surface(data, offset_cells=WALL_OFFSET_CELLS, wall_extrapolation=True)
 
 
 def panel_rae2822(panels_per_surface: int = SUBSONIC_PANELS, alpha_deg: float = SUBSONIC_ALPHA_DEG):

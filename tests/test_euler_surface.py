@@ -181,7 +181,7 @@ def test_rae2822_subsonic_lift_against_the_panel_method() -> None:
     assert -0.035 < beta * lift / reference - 1.0 < 0.0
     # Cp extrapolated to the wall (1 and 2 cells out) recovers the lift of the circulation to 0.9%
     # (measured); read 1.5 cells out (the transonic studies' read-out) it loses 4.4%.
-    wall = module.rae2822_surface(data, offset_cells=1.0, wall_extrapolation=True)
+    wall = module.rae2822_wall_surface(data)
     assert abs(wall["cl"] / lift - 1.0) < 0.015
     # The benchmark grid reproduces the recorded table (docs/airfoil.md) to the iteration error.
     assert lift == pytest.approx(0.6000, abs=2e-3)
