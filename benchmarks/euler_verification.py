@@ -42,6 +42,7 @@ from rae2822_cases import (  # noqa: E402  (re-exported: the tests read them fro
     SUBSONIC_ALPHA_DEG,
     SUBSONIC_CP_RANGE,
     SUBSONIC_PANELS,
+    benchmark_options,
     circulation_lift,
     cp_differences,
     cp_table_summary,

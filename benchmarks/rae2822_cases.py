@@ -15,9 +15,11 @@ import importlib.util
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
+from mambano_core.data.benchmarks.airfoil import Airfoil
 from mambano_core.solvers.euler.geometry import rae2822
 from mambano_core.solvers.euler.grid import FLUID, Grid, airfoil_grid, build_body
 from mambano_core.solvers.euler.solver import (
@@ -207,6 +209,21 @@ def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 
         name.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(name, **data)
     return data
+
+
+def benchmark_options() -> dict[str, bool]:
+    """The benchmark's far field and wall as :func:`solve_rae2822` keywords (``Airfoil.default_config()``).
+
+    Data revision 2 (issue #18): ``{"vortex": True, "curved_wall": True, "freeze_below": 300.0}``. A
+    setting equal to :class:`SolverSettings`' default is left out, so that the cache names stay
+    those of the default settings.
+    """
+    config, default = Airfoil.default_config(), SolverSettings()
+    options: dict[str, Any] = {"vortex": bool(config["far_field_vortex"])}
+    for key in ("curved_wall", "freeze_below"):
+        if config[key] != getattr(default, key):
+            options[key] = config[key]
+    return options
 
 
 def stored_flow(data: dict[str, np.ndarray]) -> FlowConditions:

@@ -66,7 +66,11 @@ class Airfoil(Benchmark):
     (``q_i = ln(1/2)/ln(p_i)``), amplitudes ``a_i = eps_i t_ref(p_i)`` with ``t_ref`` the RAE 2822
     thickness at the peak and ``eps_i ~ U[-A, A]``: ``A = amplitude_id`` (ID) or
     ``amplitude_ood`` (OOD, larger). The flow: free stream Mach ``mach`` at ``alpha_deg``,
-    ``rho = p = 1`` at infinity, ``gamma``.
+    ``rho = p = 1`` at infinity, ``gamma``. Since data revision 2 (issue #18) the solver uses the
+    point-vortex far field (``far_field_vortex``) and curvature-corrected wall ghosts
+    (``curved_wall``), and freezes its limiter after repeated stalls from a residual of
+    ``freeze_below`` times ``tol`` (300; revision 1: 30). ``far_field_vortex = curved_wall = False``
+    and ``freeze_below = 30`` reproduce revision 1's data bit for bit.
 
     Fields live on the Cartesian window ``window = [x0, x1, y0, y1]`` around the chord
     ``[0, 1] x {0}``: point ``(n, m)`` of an ``s x s`` sample is
@@ -102,10 +106,13 @@ class Airfoil(Benchmark):
         for key in ("mach", "amplitude_id", "amplitude_ood", "solver_spacing", "far_field", "tol"):
             check_real(cfg, key, minimum=0.0)
         check_real(cfg, "alpha_deg")
-        for key, low in (("gamma", 1.0), ("stretching", 1.0), ("cfl", 0.0)):
+        for key, low in (("gamma", 1.0), ("stretching", 1.0), ("cfl", 0.0), ("freeze_below", 1.0)):
             check_real(cfg, key, minimum=low)
         for key in ("levels", "max_cycles"):
             check_modes(cfg, key)
+        for key in ("far_field_vortex", "curved_wall"):
+            if not isinstance(cfg[key], bool):
+                raise ValueError(f"{key} must be true or false, got {cfg[key]!r}")
         for key, size in (("bump_peaks", N_BUMPS), ("window", 4), ("core", 4)):
             value = cfg[key]
             if not isinstance(value, (list, tuple)) or len(value) != size or not all(
@@ -134,9 +141,12 @@ class Airfoil(Benchmark):
             "solver_spacing": 1.0 / 128.0,
             "core": [-0.25, 1.25, -0.35, 0.7],
             "far_field": 20.0,
+            "far_field_vortex": True,
             "stretching": 1.1,
             "flux": "hllc",
             "limiter": "van_albada",
+            "curved_wall": True,
+            "freeze_below": 300.0,
             "levels": 5,
             "cfl": 10.0,
             "tol": 1e-5,
@@ -177,7 +187,9 @@ class Airfoil(Benchmark):
         """Solver settings."""
         cfg = self.config
         return SolverSettings(flux=cfg["flux"], limiter=cfg["limiter"], levels=int(cfg["levels"]),
-                              cfl=float(cfg["cfl"]), tol=float(cfg["tol"]), max_cycles=int(cfg["max_cycles"]))
+                              cfl=float(cfg["cfl"]), tol=float(cfg["tol"]), max_cycles=int(cfg["max_cycles"]),
+                              far_field_vortex=cfg["far_field_vortex"], curved_wall=cfg["curved_wall"],
+                              freeze_below=float(cfg["freeze_below"]))
 
     def solve(self, seed: int, distribution: Distribution) -> tuple[SteadyResult, AirfoilShape]:
         """The steady flow of sample ``seed`` (the last one is kept, so other resolutions are free)."""
