@@ -1,6 +1,7 @@
 """Verification studies of the Euler solver (the numbers and figures of docs/airfoil.md).
 
-Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic cfl3d subsonic samples] [--cache DIR]``;
+Run ``python benchmarks/euler_verification.py OUT_DIR [--studies sod transonic cfl3d subsonic benchmark samples]
+[--cache DIR]``;
 it prints the tables and writes PNG figures to ``OUT_DIR``. The transonic study (issue #18) solves
 the unperturbed RAE 2822 at the benchmark conditions on the benchmark's grid family at the core
 spacings ``--spacings`` (default 1/128, the benchmark's, 1/192 and 1/256) and, on the first, with
@@ -14,7 +15,10 @@ sources in the files): about 8 CPU minutes for the defaults. The subsonic study 
 it at alpha 2.31 deg and the subcritical Mach numbers ``--subsonic-machs`` (0.3, 0.5) on the same
 grid family (``--subsonic-spacings``, point-vortex far field at 20 chords) and compares the lift
 (times ``beta = sqrt(1 - M^2)``, Prandtl-Glauert) and Cp (Karman-Tsien) with a vortex panel method
-(``panel_method.py``): about 25 CPU minutes for the defaults. The stats study prints the density
+(``panel_method.py``): about 25 CPU minutes for the defaults. The benchmark study solves it on
+the benchmark grid with the benchmark's setting (data revision 2, ``benchmark_options``) and with
+revision 1's, at Case 6's and CFL3D's conditions, and draws both against the references (4 solves,
+about 4 CPU minutes). The stats study prints the density
 statistics per split of a generated store (``--store ROOT --resolution S``). The solves, read-outs
 and reference tables of the RAE 2822 studies live in ``rae2822_cases.py``.
 """
@@ -153,6 +157,31 @@ def _plot_transonic(out: Path, spacings: list[int], far_fields: list[float], vor
     cx.set(xlabel="multigrid cycle", ylabel="RMS density residual")
     cx.legend(fontsize=8)
     fig.savefig(out / "rae2822.png", dpi=90, bbox_inches="tight")
+
+
+def _plot_benchmark(out: Path, cache: Path | None) -> None:
+    """The benchmark's setting (data revision 2) and revision 1's on the benchmark grid, against Case 6 and CFL3D."""
+    import matplotlib.pyplot as plt
+
+    finest = load_cfl3d_ladder()[-1]
+    references = ((FlowConditions(), load_cp_table(), "Case 6 experiment", 4.0),
+                  (CFL3D_FLOW, load_cp_table(CFL3D_CP_CSV), f"CFL3D {finest['level']} (UP3D data)", 2.5))
+    print("RAE 2822 on the benchmark grid (1/128): data revision 2 (the benchmark's setting) and revision 1; "
+          "Cp extrapolated to the wall")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.2))
+    for axis, (flow, table, label, size) in zip(axes, references):
+        runs = {}
+        for name, options in (("revision 2", benchmark_options()), ("revision 1", {})):
+            data = solve_rae2822(1 / 128, cache, 20.0, flow=flow, **options)
+            wall = rae2822_wall_surface(data)
+            runs[f"{name}, h = 1/128"] = wall
+            print(f"  M {flow.mach}, {flow.alpha_deg} deg, {name}: {int(data['cycles'])} cycles, C_L circulation "
+                  f"{circulation_lift(data):.4f}, wall Cp {wall['cl']:.4f}, upper shock {wall['shock_x']:.4f}")
+        _draw_cp(axis, runs, table, label, flow, markersize=size)
+        axis.set(xlabel="x / c", ylabel="-Cp",
+                 title=f"RAE 2822, M {flow.mach}, {flow.alpha_deg} deg: the benchmark's solver")
+        axis.legend(fontsize=7)
+    fig.savefig(out / "rae2822_benchmark.png", dpi=90, bbox_inches="tight")
 
 
 def _plot_cfl3d(out: Path, spacings: list[int], cache: Path | None) -> None:
@@ -329,7 +358,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--studies", nargs="+", default=["sod", "transonic", "samples"],
-                        choices=["sod", "transonic", "cfl3d", "subsonic", "samples", "stats"])
+                        choices=["sod", "transonic", "cfl3d", "subsonic", "benchmark", "samples", "stats"])
     parser.add_argument("--spacings", nargs="+", type=int, default=[128, 192, 256],
                         help="transonic study: core cells per chord (the first is the benchmark's)")
     parser.add_argument("--far-fields", nargs="+", type=float, default=[20.0, 40.0, 80.0],
@@ -356,6 +385,7 @@ def main() -> None:
                "transonic": lambda out: _plot_transonic(out, args.spacings, args.far_fields,
                                                            args.vortex_far_fields, args.cache),
                "cfl3d": lambda out: _plot_cfl3d(out, args.cfl3d_spacings, args.cache),
+               "benchmark": lambda out: _plot_benchmark(out, args.cache),
                "subsonic": lambda out: _plot_subsonic(out, args.subsonic_machs, args.subsonic_spacings, args.panels,
                                                          args.cache),
                "stats": lambda out: _print_stats(args.store, args.resolution)}

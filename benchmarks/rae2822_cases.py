@@ -214,13 +214,14 @@ def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 
 def benchmark_options() -> dict[str, bool]:
     """The benchmark's far field and wall as :func:`solve_rae2822` keywords (``Airfoil.default_config()``).
 
-    Data revision 2 (issue #18): ``{"vortex": True, "curved_wall": True, "freeze_below": 300.0}``. A
+    Data revision 2 (issue #18): ``{"vortex": True, "curved_wall": True, "freeze_below": 300.0,
+    "unfreeze_above": 30.0}``. A
     setting equal to :class:`SolverSettings`' default is left out, so that the cache names stay
     those of the default settings.
     """
     config, default = Airfoil.default_config(), SolverSettings()
     options: dict[str, Any] = {"vortex": bool(config["far_field_vortex"])}
-    for key in ("curved_wall", "freeze_below"):
+    for key in ("curved_wall", "freeze_below", "unfreeze_above"):
         if config[key] != getattr(default, key):
             options[key] = config[key]
     return options

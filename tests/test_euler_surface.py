@@ -213,7 +213,8 @@ def test_rae2822_benchmark_setting_against_the_cfl3d_euler_ladder() -> None:
     # docs/airfoil.md, "The wall": the benchmark's grid and settings (data revision 2: the
     # curvature-corrected wall ghosts and the point-vortex far field) at CFL3D's conditions.
     module = load_script("euler_verification")
-    assert module.benchmark_options() == {"vortex": True, "curved_wall": True, "freeze_below": 300.0}
+    assert module.benchmark_options() == {"vortex": True, "curved_wall": True, "freeze_below": 300.0,
+                                          "unfreeze_above": 30.0}
     flow, finest = module.CFL3D_FLOW, module.load_cfl3d_ladder()[-1]
     data = module.solve_rae2822(1 / 128, flow=flow, **module.benchmark_options())
     lift = module.circulation_lift(data)

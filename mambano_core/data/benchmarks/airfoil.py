@@ -69,8 +69,10 @@ class Airfoil(Benchmark):
     ``rho = p = 1`` at infinity, ``gamma``. Since data revision 2 (issue #18) the solver uses the
     point-vortex far field (``far_field_vortex``) and curvature-corrected wall ghosts
     (``curved_wall``), and freezes its limiter after repeated stalls from a residual of
-    ``freeze_below`` times ``tol`` (300; revision 1: 30). ``far_field_vortex = curved_wall = False``
-    and ``freeze_below = 30`` reproduce revision 1's data bit for bit.
+    ``freeze_below`` times ``tol`` (300; revision 1: 30), going back to the state of the freeze if
+    the frozen iteration's residual then rises ``unfreeze_above`` (30) times (revision 1: never).
+    ``far_field_vortex = curved_wall = False``, ``freeze_below = 30`` and ``unfreeze_above = inf``
+    reproduce revision 1's data bit for bit.
 
     Fields live on the Cartesian window ``window = [x0, x1, y0, y1]`` around the chord
     ``[0, 1] x {0}``: point ``(n, m)`` of an ``s x s`` sample is
@@ -106,7 +108,8 @@ class Airfoil(Benchmark):
         for key in ("mach", "amplitude_id", "amplitude_ood", "solver_spacing", "far_field", "tol"):
             check_real(cfg, key, minimum=0.0)
         check_real(cfg, "alpha_deg")
-        for key, low in (("gamma", 1.0), ("stretching", 1.0), ("cfl", 0.0), ("freeze_below", 1.0)):
+        for key, low in (("gamma", 1.0), ("stretching", 1.0), ("cfl", 0.0), ("freeze_below", 1.0),
+                         ("unfreeze_above", 1.0)):
             check_real(cfg, key, minimum=low)
         for key in ("levels", "max_cycles"):
             check_modes(cfg, key)
@@ -147,6 +150,7 @@ class Airfoil(Benchmark):
             "limiter": "van_albada",
             "curved_wall": True,
             "freeze_below": 300.0,
+            "unfreeze_above": 30.0,
             "levels": 5,
             "cfl": 10.0,
             "tol": 1e-5,
@@ -189,7 +193,8 @@ class Airfoil(Benchmark):
         return SolverSettings(flux=cfg["flux"], limiter=cfg["limiter"], levels=int(cfg["levels"]),
                               cfl=float(cfg["cfl"]), tol=float(cfg["tol"]), max_cycles=int(cfg["max_cycles"]),
                               far_field_vortex=cfg["far_field_vortex"], curved_wall=cfg["curved_wall"],
-                              freeze_below=float(cfg["freeze_below"]))
+                              freeze_below=float(cfg["freeze_below"]),
+                              unfreeze_above=float(cfg["unfreeze_above"]))
 
     def solve(self, seed: int, distribution: Distribution) -> tuple[SteadyResult, AirfoilShape]:
         """The steady flow of sample ``seed`` (the last one is kept, so other resolutions are free)."""

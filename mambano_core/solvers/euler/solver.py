@@ -62,7 +62,11 @@ class SolverSettings:
     cycles, twice; issue #18, subsonic check) and without it cycles at 5e-5. The airfoil benchmark
     (data revision 2) freezes from ``freeze_below = 300``: with the curved wall and the vortex far
     field two OOD samples cycled between 1e-3 and 6e-3 along the trailing edge and the wake, above
-    30 tol, and never froze; from 300 tol they converge in 525 and 548 cycles.
+    30 tol, and never froze; from 300 tol they converge in 525 and 548 cycles. Frozen that early, the
+    scheme can run away (another OOD sample froze at 2.5e-3 and diverged 650 cycles later): with a
+    finite ``unfreeze_above`` (the benchmark: 30), a frozen iteration whose residual rises above
+    ``unfreeze_above`` times its value at the freeze goes back to the state of the freeze with the
+    limiter live again, and freezes next only below a tenth of that residual.
     ``tol`` is the target RMS density residual; the first ``first_order_cycles`` cycles from a
     uniform start are first order.
 
@@ -91,6 +95,7 @@ class SolverSettings:
     far_field_vortex: bool = False
     freeze_limiter: bool = True
     freeze_below: float = 30.0
+    unfreeze_above: float = math.inf
     curved_wall: bool = False
 
     def ids(self) -> tuple[int, int]:
@@ -302,6 +307,8 @@ def solve_steady(
     history: list[float] = []
     cycle, converged, res, switched = 0, False, math.inf, first_order
     stalls = 0
+    freeze_cap = settings.freeze_below * settings.tol  # lowered after a frozen scheme ran away
+    checkpoint: tuple[np.ndarray, float] | None = None  # state and residual when the limiter was frozen
     vortex = settings.far_field_vortex and airfoil is not None
     while cycle < settings.max_cycles:
         if vortex:  # the far field sees the current circulation (around the chord, 0.5 chord out)
@@ -319,12 +326,20 @@ def solve_steady(
         converged = order == limiter and res < settings.tol
         if converged:
             break
+        if checkpoint is not None and res > settings.unfreeze_above * checkpoint[1]:
+            # frozen too early, the frozen scheme runs away: back to the state at the freeze, limiter
+            # live again, and freeze only below a tenth of that residual
+            fine.U[:] = checkpoint[0]
+            kernels.to_primitive(fine.U, fine.kind, gamma, fine.W)
+            freeze_cap, checkpoint, solver.frozen = 0.1 * checkpoint[1], None, False
         window = settings.stall_cycles
         if solver.depth < len(levels) and cycle - switched >= window:  # end of a single-grid phase
             solver.depth, switched = len(levels), cycle  # back to multigrid
-            if (settings.freeze_limiter and stalls > 1 and res < settings.freeze_below * settings.tol
+            if (settings.freeze_limiter and stalls > 1 and res < freeze_cap and not solver.frozen
                     and limiter == LIMITERS["van_albada"]):
                 solver.frozen = True  # stalled again close to convergence: freeze the limiter
+                if math.isfinite(settings.unfreeze_above):
+                    checkpoint = (fine.U.copy(), res)
         elif (solver.depth > 1 and order == limiter and cycle - switched >= 2 * window
               and min(history[-window:]) > 0.9 * min(history[:-window])):
             solver.depth, switched, stalls = 1, cycle, stalls + 1  # multigrid stalled: single-grid cycles
