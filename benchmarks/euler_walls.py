@@ -1,7 +1,7 @@
 """The two wall treatments of the Euler solver on the RAE 2822 (issue #18; docs/airfoil.md, "The wall").
 
 Run ``python benchmarks/euler_walls.py [--spacings 128 192 256] [--cache DIR]``. For the plain
-mirror ghosts (the benchmark's) and the curvature-corrected ones (``SolverSettings(curved_wall=True)``)
+mirror ghosts (data revision 1's) and the curvature-corrected ones (``SolverSettings(curved_wall=True)``)
 it solves the unperturbed RAE 2822 on the benchmark grid family with the point-vortex far field at
 20 chords and prints, per grid:
 

@@ -178,7 +178,7 @@ def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 
     tol : float
         Target RMS density residual.
     vortex : bool
-        Point-vortex far-field state (``SolverSettings.far_field_vortex``; not the benchmark's setting).
+        Point-vortex far-field state (``SolverSettings.far_field_vortex``; the benchmark's since data revision 2).
     flow : FlowConditions
         Free stream; the benchmark's conditions (AGARD AR-138 Case 6) by default.
     **options
@@ -211,7 +211,7 @@ def solve_rae2822(spacing: float, cache: Path | None = None, far_field: float = 
     return data
 
 
-def benchmark_options() -> dict[str, bool]:
+def benchmark_options() -> dict[str, Any]:
     """The benchmark's far field and wall as :func:`solve_rae2822` keywords (``Airfoil.default_config()``).
 
     Data revision 2 (issue #18): ``{"vortex": True, "curved_wall": True, "freeze_below": 300.0,

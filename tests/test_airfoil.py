@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from mambano_core.data.benchmarks import available_benchmarks, get_benchmark
 from mambano_core.data.benchmarks.airfoil import Airfoil, airfoil_mask, apply_airfoil_mask
+from mambano_core.data.store import Store
 from mambano_core.errors import SpecError
 from mambano_core.solvers.euler.geometry import (
     RAE2822_LOWER,
@@ -18,6 +22,7 @@ from mambano_core.solvers.euler.geometry import (
     rae2822,
 )
 from mambano_core.solvers.euler.solver import SolverSettings
+from mambano_core.training.spec import apply_overrides
 
 # A cheap solver configuration: the structure of a sample, not its accuracy.
 CHEAP = {"solver_spacing": 1 / 32, "far_field": 8.0, "stretching": 1.2, "levels": 3, "tol": 1e-4, "max_cycles": 400}
@@ -106,7 +111,8 @@ def test_benchmark_is_registered_with_the_protocol() -> None:
     "overrides",
     [{"amplitude_ood": 1.0}, {"bump_peaks": [0.1, 0.2]}, {"bump_peaks": [0.0, 0.2, 0.4, 0.6, 0.8]},
      {"flux": "roe"}, {"levels": 0}, {"window": [0, 1, 0]}, {"stretching": 0.9}, {"curved_wall": "yes"},
-     {"far_field_vortex": 1}, {"freeze_below": 0.5}, {"unfreeze_above": "never"}],
+     {"far_field_vortex": 1}, {"freeze_below": 0.5}, {"freeze_below": float("inf")},
+     {"unfreeze_above": "never"}, {"unfreeze_above": float("nan")}],
 )
 def test_invalid_configurations_are_rejected(overrides: dict) -> None:
     with pytest.raises(SpecError):
@@ -123,6 +129,19 @@ def test_the_solver_settings_are_those_of_data_revision_2() -> None:
     old = get_benchmark("airfoil", far_field_vortex=False, curved_wall=False, freeze_below=30.0,
                         unfreeze_above=float("inf")).settings()
     assert old == SolverSettings()  # revision 1: the solver's defaults
+
+
+def test_the_regenerate_hint_of_a_revision_1_store_is_a_valid_command(tmp_path) -> None:
+    # A revision-1 store records unfreeze_above = inf (JSON: Infinity); the hint must say it as
+    # --set reads it (YAML .inf), or the command it suggests is refused.
+    revision_1 = {"curved_wall": False, "far_field_vortex": False, "freeze_below": 30.0, "unfreeze_above": float("inf")}
+    config = json.loads(json.dumps(get_benchmark("airfoil", **revision_1).config))
+    manifest = {"benchmark": "airfoil", "base_seed": 0, "config": config, "files": {}}
+    command = Store(tmp_path, "airfoil").regenerate_command("train", 64, manifest)
+    sets = re.findall(r"--set (\S+)", command)
+    assert "unfreeze_above=.inf" in sets and "curved_wall=false" in sets
+    overrides = apply_overrides({}, sets)
+    assert get_benchmark("airfoil", **overrides).settings() == SolverSettings()
 
 
 def test_a_sample_has_the_benchmark_structure() -> None:

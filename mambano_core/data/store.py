@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import shlex
 import shutil
@@ -176,7 +177,7 @@ class Store:
         if manifest["base_seed"]:
             words += ["--seed", str(manifest["base_seed"])]
         for name, value in _config_overrides(manifest).items():
-            words += ["--set", shlex.quote(f"{name}={json.dumps(value)}")]
+            words += ["--set", shlex.quote(f"{name}={_yaml_value(value)}")]
         return " ".join([*words, "--out", shlex.quote(str(self.dir.parent))])
 
     def extend_to(self, resolution: int, splits: Iterable[str], like: int) -> list[str]:
@@ -221,6 +222,13 @@ class Store:
     def verify(self) -> list[str]:
         """Keys of files that are missing or do not match the manifest."""
         return [status.key for status in self.check_files() if not status.ok]
+
+
+def _yaml_value(value: Any) -> str:
+    """``value`` as ``--set`` reads it (YAML): JSON, except the non-finite floats (``.inf``, ``.nan``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    return json.dumps(value)
 
 
 def _config_overrides(manifest: dict[str, Any]) -> dict[str, Any]:

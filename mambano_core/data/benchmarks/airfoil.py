@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 from typing import Any, ClassVar
 
@@ -113,6 +114,10 @@ class Airfoil(Benchmark):
             check_real(cfg, key, minimum=low)
         for key in ("levels", "max_cycles"):
             check_modes(cfg, key)
+        for key, value in (("freeze_below", cfg["freeze_below"]), ("unfreeze_above", cfg["unfreeze_above"])):
+            if math.isnan(value) or (key == "freeze_below" and math.isinf(value)):
+                raise ValueError(f"{key} must be a finite number{' or .inf' if key == 'unfreeze_above' else ''}, "
+                                 f"got {value!r}")
         for key in ("far_field_vortex", "curved_wall"):
             if not isinstance(cfg[key], bool):
                 raise ValueError(f"{key} must be true or false, got {cfg[key]!r}")
