@@ -100,10 +100,18 @@ def test_one_step_equals_a_single_process_averaging_the_two_ranks_losses(store: 
     assert moved < 1e-4
 
 
+def _is_rank(process: psutil.Process) -> bool:
+    """A rank of the job: runs mambano_cli with a RANK in its environment (a child seen before its exec has none)."""
+    try:
+        return "mambano_cli" in " ".join(process.cmdline()) and "RANK" in process.environ()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
 def _children(parent: psutil.Process, count: int, timeout: float = 60) -> list[psutil.Process]:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        kids = [k for k in parent.children() if "mambano_cli" in " ".join(k.cmdline())]
+        kids = [k for k in parent.children() if _is_rank(k)]
         if len(kids) == count:
             return sorted(kids, key=lambda k: int(k.environ()["RANK"]))
         time.sleep(0.1)
