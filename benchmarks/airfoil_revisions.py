@@ -29,16 +29,16 @@ import numpy as np
 import torch
 
 from mambano_core.data.benchmarks import get_benchmark
+from mambano_core.data.benchmarks.airfoil import Airfoil
 from mambano_core.scoring import sample_errors
 
-REVISION_1 = {"far_field_vortex": False, "curved_wall": False, "freeze_below": 30.0, "unfreeze_above": float("inf")}
 RESOLUTION = 128
 
 
 def solve(task: tuple[int, str, int]) -> dict[str, Any]:
     """One sample of revision ``task[2]`` (1 or 2): its fields, cycles, residual and CPU seconds."""
     seed, distribution, revision = task
-    bench = get_benchmark("airfoil", **(REVISION_1 if revision == 1 else {}))
+    bench = get_benchmark("airfoil", **(Airfoil.revision_1 if revision == 1 else {}))
     start = time.process_time()
     sample = bench.sample(seed, distribution, RESOLUTION)  # type: ignore[arg-type]
     return {"seed": seed, "distribution": distribution, "revision": revision, "input": sample.input,

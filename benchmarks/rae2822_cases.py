@@ -215,9 +215,8 @@ def benchmark_options() -> dict[str, Any]:
     """The benchmark's far field and wall as :func:`solve_rae2822` keywords (``Airfoil.default_config()``).
 
     Data revision 2 (issue #18): ``{"vortex": True, "curved_wall": True, "freeze_below": 300.0,
-    "unfreeze_above": 30.0}``. A
-    setting equal to :class:`SolverSettings`' default is left out, so that the cache names stay
-    those of the default settings.
+    "unfreeze_above": 30.0}``. A setting equal to :class:`SolverSettings`' default is left out, so
+    that the cache names stay those of the default settings.
     """
     config, default = Airfoil.default_config(), SolverSettings()
     options: dict[str, Any] = {"vortex": bool(config["far_field_vortex"])}

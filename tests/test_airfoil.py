@@ -111,8 +111,8 @@ def test_benchmark_is_registered_with_the_protocol() -> None:
     "overrides",
     [{"amplitude_ood": 1.0}, {"bump_peaks": [0.1, 0.2]}, {"bump_peaks": [0.0, 0.2, 0.4, 0.6, 0.8]},
      {"flux": "roe"}, {"levels": 0}, {"window": [0, 1, 0]}, {"stretching": 0.9}, {"curved_wall": "yes"},
-     {"far_field_vortex": 1}, {"freeze_below": 0.5}, {"freeze_below": float("inf")},
-     {"unfreeze_above": "never"}, {"unfreeze_above": float("nan")}],
+     {"far_field_vortex": 1}, {"freeze_below": 0.5},
+     {"unfreeze_above": "never"}, {"unfreeze_above": float("nan")}, {"mach": float("nan")}],
 )
 def test_invalid_configurations_are_rejected(overrides: dict) -> None:
     with pytest.raises(SpecError):
@@ -126,16 +126,14 @@ def test_the_solver_settings_are_those_of_data_revision_2() -> None:
     assert settings.far_field_vortex and settings.curved_wall
     assert (settings.freeze_below, settings.unfreeze_above) == (300.0, 30.0)
     assert (settings.flux, settings.limiter, settings.levels, settings.tol) == ("hllc", "van_albada", 5, 1e-5)
-    old = get_benchmark("airfoil", far_field_vortex=False, curved_wall=False, freeze_below=30.0,
-                        unfreeze_above=float("inf")).settings()
+    old = get_benchmark("airfoil", **Airfoil.revision_1).settings()
     assert old == SolverSettings()  # revision 1: the solver's defaults
 
 
 def test_the_regenerate_hint_of_a_revision_1_store_is_a_valid_command(tmp_path) -> None:
     # A revision-1 store records unfreeze_above = inf (JSON: Infinity); the hint must say it as
     # --set reads it (YAML .inf), or the command it suggests is refused.
-    revision_1 = {"curved_wall": False, "far_field_vortex": False, "freeze_below": 30.0, "unfreeze_above": float("inf")}
-    config = json.loads(json.dumps(get_benchmark("airfoil", **revision_1).config))
+    config = json.loads(json.dumps(get_benchmark("airfoil", **Airfoil.revision_1).config))
     manifest = {"benchmark": "airfoil", "base_seed": 0, "config": config, "files": {}}
     command = Store(tmp_path, "airfoil").regenerate_command("train", 64, manifest)
     sets = re.findall(r"--set (\S+)", command)

@@ -20,9 +20,9 @@ def check_modes(config: dict[str, Any], key: str) -> None:
 
 
 def check_real(config: dict[str, Any], key: str, minimum: float | None = None) -> None:
-    """``config[key]`` must be a real number (``>= minimum`` if given)."""
+    """``config[key]`` must be a real number, not NaN (``>= minimum`` if given; infinity passes)."""
     value = config[key]
-    if not _is_real(value):
+    if not _is_real(value) or value != value:  # NaN compares unequal to itself and passes every bound
         raise ValueError(f"{key} must be a number, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{key} must be >= {minimum}, got {value!r}")
