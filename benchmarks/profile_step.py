@@ -292,13 +292,15 @@ def roofline(threads: int, batch: int = 16, repeats: int = 3) -> None:
     torch.set_num_threads(threads)
     K, d, N, H, W = 4, 32, 16, 64, 64
     L = H * W
-    weight = (torch.randn(K * (d + 2 * N), d) * d**-0.5).requires_grad_()
+    rank = 1  # MambaNO's level 0: ceil(16 / 16)
+    x_proj = (torch.randn(K, rank + 2 * N, d) * d**-0.5).requires_grad_()
+    dt_proj = (torch.randn(K, d, rank) * rank**-0.5).requires_grad_()
     u = torch.randn(batch, L, d, requires_grad=True)
     A, D, bias = -torch.rand(K, d, N) * 3 - 0.5, torch.randn(K, d), torch.randn(K, d) * 0.5 - 2
     fwd, bwd = [], []
     for _ in range(repeats + 1):
         t0 = time.perf_counter()
-        y = cross_selective_scan(u, weight, A, D, bias, H, W)
+        y = cross_selective_scan(u, x_proj, dt_proj, A, D, bias, H, W)
         t1 = time.perf_counter()
         y.backward(torch.ones_like(y))
         fwd.append(t1 - t0)

@@ -135,10 +135,33 @@ def test_without_a_compiler_the_generic_path_runs(monkeypatch):
 def test_shape_mismatch_is_refused():
     u = torch.randn(1, 12, 8)
     A, D, bias = -torch.ones(4, 8, 16), torch.ones(4, 8), torch.zeros(4, 8)
+    x_proj, dt_proj = torch.randn(4, 2 + 32, 8), torch.randn(4, 8, 2)
+    cross.cross_selective_scan(u, x_proj, dt_proj, A, D, bias, 3, 4)  # the shapes that fit
     with pytest.raises(ValueError, match="do not match"):
-        cross.cross_selective_scan(u, torch.randn(4 * 40 - 1, 8), A, D, bias, 3, 4)
+        cross.cross_selective_scan(u, torch.randn(4, 1 + 32, 8), dt_proj, A, D, bias, 3, 4)
     with pytest.raises(ValueError, match="do not match"):
-        cross.cross_selective_scan(u, torch.randn(4 * 40, 8), A, D, bias, 4, 4)
+        cross.cross_selective_scan(u, x_proj, torch.randn(4, 8, 3), A, D, bias, 3, 4)
+    with pytest.raises(ValueError, match="do not match"):
+        cross.cross_selective_scan(u, x_proj, dt_proj, A, D, bias, 4, 4)
+
+
+@pytest.mark.parametrize(("d_model", "dt_rank"), [(8, 9), (64, None)])
+def test_low_rank_projection_in_the_kernel_matches_the_oracle(d_model, dt_rank):
+    """The kernel forms the step sizes in Mamba's low-rank form (x_proj's r rows padded to a
+    block of 8, then dt_proj): a rank above one block (9 -> 16 rows, 7 of them padding) and
+    MambaNO's level-2 width (d_inner 128, rank 4) agree with the loop oracle, which applies
+    the folded d x d weight."""
+    torch.manual_seed(1)
+    m = SS2D(d_model, d_state=16, dt_rank=dt_rank)
+    oracle = SS2D(d_model, d_state=16, dt_rank=dt_rank, scan_backend="loop")
+    oracle.load_state_dict(m.state_dict())
+    x = torch.randn(2, m.d_inner, 5, 4)
+    assert cross._fused_projection(m.d_inner, 16) and m.uses_native_scan(x)
+    y_ref, g_ref = _grads(oracle, x, generic_scan)
+    y, g = _grads(m, x, native_scan)
+    assert _rel(y_ref, y) < 1e-5
+    for a, b in zip(g_ref, g):
+        assert _rel(a, b) < 2e-5
 
 
 def _child_scan(queue) -> None:

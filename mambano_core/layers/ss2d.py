@@ -164,11 +164,10 @@ class SS2D(nn.Module):
             return self.scan(x).permute(0, 2, 3, 1)
         batch, dim, height, width = x.shape
         u = x.permute(0, 2, 3, 1).reshape(batch, height * width, dim)
-        # Per direction: the step sizes, then B, C; one product gives all (grid order).
-        w_all = torch.cat(self.projection_weights(x.dtype), dim=1).flatten(0, 1)
         y = native_cross.cross_selective_scan(
-            u, w_all, -torch.exp(self.A_log), self.D, self.dt_proj_bias, height, width
-        )
+            u, self.x_proj_weight, self.dt_proj_weight, -torch.exp(self.A_log), self.D, self.dt_proj_bias,
+            height, width,
+        )  # fmt: skip
         return y.view(batch, height, width, dim)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -11,6 +11,10 @@
  *
  * Layouts (float32, contiguous, grid order p = h * W + w):
  *   proj  (batch, L, P), P = K (d + 2N): direction k's dt (d), B (N), C (N) at column k (d + 2N)
+ *         or, lane blocks with proj NULL, the projection formed here in Mamba's low-rank form:
+ *   wt    (K, d, Pk), Pk = R + 2N: per direction x_proj transposed, its r step-size rows padded
+ *         with zeros to R (a multiple of 8), then B (N), C (N); w the same as (K, Pk, d)
+ *   wup   (K, r, d)  dt_proj transposed: dt = wup^T (the r low-rank rows of x_proj u)
  *   u     (batch, L, d)          the scanned input, channels last
  *   A     (K, d, N), D, bias (K, d)
  *   out   (batch, K, L, d)       each direction's output on the grid (the caller sums over K)
@@ -135,12 +139,12 @@ static inline int64_t grid_index(int64_t t, int64_t k, int64_t H, int64_t W) {
 }
 
 typedef struct {
-    int64_t batch, H, W, K, d, N, T, nchunks, P;
+    int64_t batch, H, W, K, d, N, T, nchunks, P, r, R; /* r: step-size rank, R: r padded to 8 */
     int lanes; /* channels in blocks of 8 vector lanes (d % 8 == 0), else one channel at a time */
 } Dims;
 
 typedef struct { /* per-thread scratch, T steps */
-    float *dt, *sig, *u, *b, *c, *y, *dy, *ddt, *du, *db, *dc, *hs, *gs, *das, *at, *work, *dw;
+    float *dt, *sig, *u, *b, *c, *y, *dy, *ddt, *du, *db, *dc, *hs, *gs, *das, *at, *work, *dw, *low, *dlow, *dwup;
     int64_t *pos;
 } Scratch;
 
@@ -150,24 +154,29 @@ static int scratch_alloc(Scratch *s, const Dims *g, int backward) {
      * the states, T x N floats (one channel), or two vectors per step (lane blocks: the sums
      * over the states carried from block to block) */
     int64_t hsn = tn > 16 * g->T ? tn : 16 * g->T;
-    size_t floats = (size_t)(4 * td + 10 * tn + 2 * nd) + (backward ? (size_t)(3 * td + 10 * tn + hsn + (g->d + 2 * g->N) * g->d) : 0);
+    int64_t tr = g->T * g->R, pk = g->R + 2 * g->N;
+    size_t floats = (size_t)(4 * td + 10 * tn + 2 * nd + tr)
+                    + (backward ? (size_t)(3 * td + 10 * tn + hsn + pk * g->d + tr + g->r * g->d) : 0);
     float *base = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
     s->pos = malloc(sizeof(int64_t) * (size_t)g->T);
     if (!base || !s->pos) { free(base); free(s->pos); return -1; }
     s->dt = base; s->sig = s->dt + td; s->u = s->sig + td; s->y = s->u + td;
     s->b = s->y + td; s->c = s->b + tn; s->das = s->c + tn; s->at = s->das + 8 * tn; s->work = s->at + nd;
+    s->low = s->work + nd;
     if (backward) {
-        s->dy = s->work + nd; s->ddt = s->dy + td; s->du = s->ddt + td;
+        s->dy = s->low + tr; s->ddt = s->dy + td; s->du = s->ddt + td;
         s->db = s->du + td; s->dc = s->db + tn; s->hs = s->dc + tn; s->gs = s->hs + hsn; s->dw = s->gs + 8 * tn;
+        s->dlow = s->dw + pk * g->d; s->dwup = s->dlow + tr;
     }
     return 0;
 }
 
-/* Gather steps [t0, t0 + n) of direction k for batch b into the scratch (softplus applied). */
-/* The projection of a gathered chunk (lane blocks): dt, B and C of n steps from their input
- * rows, U (n x d) times Wt (d x Pk) of direction k, 8 steps x 8 outputs per block of registers. */
-static void project_chunk(const Dims *g, Scratch *s, int64_t n, const float *restrict wt) {
-    const int64_t d = g->d, N = g->N, Pk = d + 2 * N;
+/* The projection of a gathered chunk (lane blocks), Mamba's low-rank form: the rank-r step-size
+ * rows, B and C of n steps, U (n x d) times Wt (d x Pk) of direction k, 8 steps x 8 outputs per
+ * block of registers; then dt (n x d) = low (n x r) times Wup (r x d). */
+static void project_chunk(const Dims *g, Scratch *s, int64_t n, const float *restrict wt,
+                          const float *restrict wup) {
+    const int64_t d = g->d, N = g->N, R = g->R, Pk = R + 2 * N;
     for (int64_t i0 = 0; i0 < n; i0 += 8) {
         const int m = n - i0 < 8 ? (int)(n - i0) : 8;
         const float *ur = s->u + i0 * d;
@@ -187,9 +196,17 @@ static void project_chunk(const Dims *g, Scratch *s, int64_t n, const float *res
                     for (int r = 0; r < m; r++) acc[r] += v8_set1(ur[r * d + c]) * w;
                 }
             }
-            float *dst = o0 < d ? s->dt + i0 * d + o0 : o0 < d + N ? s->b + i0 * N + (o0 - d) : s->c + i0 * N + (o0 - d - N);
-            const int64_t stride = o0 < d ? d : N;
+            float *dst = o0 < R ? s->low + i0 * R + o0 : o0 < R + N ? s->b + i0 * N + (o0 - R) : s->c + i0 * N + (o0 - R - N);
+            const int64_t stride = o0 < R ? R : N;
             for (int r = 0; r < m; r++) v8_store(dst + r * stride, acc[r]);
+        }
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float *lo = s->low + i * R;
+        for (int64_t c0 = 0; c0 < d; c0 += 8) {
+            v8 acc = v8_set1(0.0f);
+            for (int64_t j = 0; j < g->r; j++) acc += v8_set1(lo[j]) * v8_load(wup + j * d + c0);
+            v8_store(s->dt + i * d + c0, acc);
         }
     }
 }
@@ -197,8 +214,8 @@ static void project_chunk(const Dims *g, Scratch *s, int64_t n, const float *res
 /* Gather steps [t0, t0 + n) of direction k for batch b into the scratch (softplus applied):
  * the input rows, and their dt, B, C from proj, or (lane blocks, proj NULL) projected here. */
 static void gather(const Dims *g, Scratch *s, int64_t b, int64_t k, int64_t t0, int64_t n,
-                   const float *restrict proj, const float *restrict wt, const float *restrict u,
-                   const float *restrict bias) {
+                   const float *restrict proj, const float *restrict wt, const float *restrict wup,
+                   const float *restrict u, const float *restrict bias) {
     const int64_t d = g->d, N = g->N, col = k * (d + 2 * N);
     for (int64_t i = 0; i < n; i++) {
         int64_t p = grid_index(t0 + i, k, g->H, g->W);
@@ -211,7 +228,7 @@ static void gather(const Dims *g, Scratch *s, int64_t b, int64_t k, int64_t t0, 
             memcpy(s->c + i * N, row + d + N, sizeof(float) * (size_t)N);
         }
     }
-    if (!proj) project_chunk(g, s, n, wt + k * d * (d + 2 * N));
+    if (!proj) project_chunk(g, s, n, wt + k * d * (g->R + 2 * N), wup + k * g->r * d);
     const float *bk = bias + k * d;
     for (int64_t i = 0; i < n; i++) {
         float *row = s->dt + i * d, *sg = s->sig + i * d;
@@ -439,14 +456,15 @@ static void sum_directions(const Dims *g, const float *restrict src, float *rest
 }
 
 static void unit_forward(const Dims *g, Scratch *s, float *restrict state, int64_t b, int64_t k,
-                         const float *proj, const float *wt, const float *u, const float *A, const float *D,
+                         const float *proj, const float *wt, const float *wup, const float *u, const float *A,
+                         const float *D,
                          const float *bias, float *dst, int accumulate, float *ckpt, int store) {
     const int64_t d = g->d, N = g->N, L = g->H * g->W, NV = N / 8;
     memset(state, 0, sizeof(float) * (size_t)(d * N)); /* (N, d) with lane blocks, else (d, N) */
     if (g->lanes) transpose_a(g, s, A, k);
     for (int64_t ch = 0; ch < g->nchunks; ch++) {
         int64_t t0 = ch * g->T, n = L - t0 < g->T ? L - t0 : g->T;
-        gather(g, s, b, k, t0, n, proj, wt, u, bias);
+        gather(g, s, b, k, t0, n, proj, wt, wup, u, bias);
         if (store)
             memcpy(ckpt + (((b * g->K + k) * g->nchunks + ch) * d) * N, state, sizeof(float) * (size_t)(d * N));
         if (g->lanes) {
@@ -470,6 +488,8 @@ static int dims_check(Dims *g) {
     g->nchunks = (g->H * g->W + g->T - 1) / g->T;
     g->P = g->K * (g->d + 2 * g->N);
     g->lanes = g->d % 8 == 0 && g->N == 16;
+    g->R = (g->r + 7) / 8 * 8;
+    if (g->r < 0) return -2;
     return 0;
 }
 
@@ -534,13 +554,32 @@ static inline __attribute__((always_inline)) void chunk_backward(
     *dbias += db;
 }
 
-/* The projection's backward for a chunk (lane blocks): the input gradient dP W_k added to the
- * scan's (s->du), and the weight gradient dP^T U accumulated into s->dw (Pk x d), where dP is
- * the chunk's (d(dt_pre), dB, dC) rows. */
-static void project_chunk_backward(const Dims *g, Scratch *s, int64_t n, const float *restrict w) {
-    const int64_t d = g->d, N = g->N;
-    const float *parts[3] = {s->ddt, s->db, s->dc};
-    const int64_t widths[3] = {d, N, N}, first[3] = {0, d, d + N};
+/* The projection's backward for a chunk (lane blocks): the low-rank rows' gradient
+ * dlow = d(dt_pre) Wup^T and Wup's gradient low^T d(dt_pre) (accumulated into s->dwup, r x d);
+ * then the input gradient dP W_k added to the scan's (s->du), and the weight gradient dP^T U
+ * accumulated into s->dw (Pk x d), where dP is the chunk's (dlow, dB, dC) rows. */
+static void project_chunk_backward(const Dims *g, Scratch *s, int64_t n, const float *restrict w,
+                                   const float *restrict wup) {
+    const int64_t d = g->d, N = g->N, R = g->R, r = g->r;
+    for (int64_t i = 0; i < n; i++) {
+        const float *dt = s->ddt + i * d, *lo = s->low + i * R;
+        float *dl = s->dlow + i * R;
+        for (int64_t j = 0; j < R; j++) {
+            v8 acc = v8_set1(0.0f);
+            if (j < r)
+                for (int64_t c0 = 0; c0 < d; c0 += 8) acc += v8_load(dt + c0) * v8_load(wup + j * d + c0);
+            dl[j] = v8_hsum(acc);
+        }
+        for (int64_t j = 0; j < r; j++) {
+            v8 l = v8_set1(lo[j]);
+            float *dwj = s->dwup + j * d;
+            for (int64_t c0 = 0; c0 < d; c0 += 8) v8_store(dwj + c0, v8_load(dwj + c0) + l * v8_load(dt + c0));
+        }
+    }
+    const float *parts[3] = {s->dlow, s->db, s->dc};
+    /* rows of a part in the buffers (widths) and rows that can be nonzero (used: the padding
+     * rows of the low-rank part are zero in w and dlow, so they are skipped) */
+    const int64_t widths[3] = {R, N, N}, used[3] = {r, N, N}, first[3] = {0, R, R + N};
     for (int64_t i0 = 0; i0 < n; i0 += 8) {
         const int m = n - i0 < 8 ? (int)(n - i0) : 8;
         for (int64_t c0 = 0; c0 < d; c0 += 8) {
@@ -548,7 +587,7 @@ static void project_chunk_backward(const Dims *g, Scratch *s, int64_t n, const f
             for (int r = 0; r < m; r++) acc[r] = v8_load(s->du + (i0 + r) * d + c0);
             for (int q = 0; q < 3; q++) {
                 const float *src = parts[q] + i0 * widths[q];
-                for (int64_t o = 0; o < widths[q]; o++) {
+                for (int64_t o = 0; o < used[q]; o++) {
                     v8 wv = v8_load(w + (first[q] + o) * d + c0);
                     if (m == 8) {
 #pragma GCC unroll 8
@@ -562,7 +601,7 @@ static void project_chunk_backward(const Dims *g, Scratch *s, int64_t n, const f
         }
     }
     for (int q = 0; q < 3; q++)
-        for (int64_t o0 = 0; o0 < widths[q]; o0 += 8)
+        for (int64_t o0 = 0; o0 < used[q]; o0 += 8)
             for (int64_t c0 = 0; c0 < d; c0 += 8) {
                 float *dwo = s->dw + (first[q] + o0) * d + c0;
                 v8 acc[8];
@@ -580,11 +619,11 @@ static void project_chunk_backward(const Dims *g, Scratch *s, int64_t n, const f
 }
 
 static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int64_t b, int64_t k,
-                          const float *proj, const float *wt, const float *w, const float *u,
+                          const float *proj, const float *wt, const float *w, const float *wup, const float *u,
                           const float *A, const float *D, const float *bias, const float *ckpt,
-                          const float *dout, float *dproj, float *dw, float *dudst, int accumulate,
+                          const float *dout, float *dproj, float *dw, float *dwup, float *dudst, int accumulate,
                           float *dA, float *dD, float *dbias) {
-    const int64_t d = g->d, N = g->N, L = g->H * g->W, NV = N / 8, unit = b * g->K + k;
+    const int64_t d = g->d, N = g->N, L = g->H * g->W, NV = N / 8, unit = b * g->K + k, Pk = g->R + 2 * N;
     memset(gstate, 0, sizeof(float) * (size_t)(d * N));
     float *dAu = dA + unit * d * N, *dDu = dD + unit * d, *dbu = dbias + unit * d;
     memset(dAu, 0, sizeof(float) * (size_t)(d * N));
@@ -594,10 +633,13 @@ static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int
         transpose_a(g, s, A, k);
         memset(s->work, 0, sizeof(float) * (size_t)(d * N)); /* dA as (N, d) */
     }
-    if (!proj) memset(s->dw, 0, sizeof(float) * (size_t)((d + 2 * N) * d));
+    if (!proj) {
+        memset(s->dw, 0, sizeof(float) * (size_t)(Pk * d));
+        memset(s->dwup, 0, sizeof(float) * (size_t)(g->r * d));
+    }
     for (int64_t ch = g->nchunks - 1; ch >= 0; ch--) {
         int64_t t0 = ch * g->T, n = L - t0 < g->T ? L - t0 : g->T;
-        gather(g, s, b, k, t0, n, proj, wt, u, bias);
+        gather(g, s, b, k, t0, n, proj, wt, wup, u, bias);
         for (int64_t i = 0; i < n; i++)
             memcpy(s->dy + i * d, dout + (b * L + s->pos[i]) * d, sizeof(float) * (size_t)d);
         memset(s->db, 0, sizeof(float) * (size_t)(n * N));
@@ -626,11 +668,14 @@ static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int
                 memcpy(row + d + N, s->dc + i * N, sizeof(float) * (size_t)N);
             }
         } else {
-            project_chunk_backward(g, s, n, w + k * (d + 2 * N) * d);
+            project_chunk_backward(g, s, n, w + k * Pk * d, wup + k * g->r * d);
         }
         scatter_rows(g, s, n, s->du, dudst, accumulate);
     }
-    if (!proj) memcpy(dw + unit * (d + 2 * N) * d, s->dw, sizeof(float) * (size_t)((d + 2 * N) * d));
+    if (!proj) {
+        memcpy(dw + unit * Pk * d, s->dw, sizeof(float) * (size_t)(Pk * d));
+        memcpy(dwup + unit * g->r * d, s->dwup, sizeof(float) * (size_t)(g->r * d));
+    }
     if (g->lanes)
         for (int64_t c = 0; c < d; c++)
             for (int64_t j = 0; j < N; j++) dAu[c * N + j] = s->work[j * d + c];
@@ -638,19 +683,19 @@ static void unit_backward(const Dims *g, Scratch *s, float *restrict gstate, int
 
 /* The arguments of a pass (forward: ckpt_out, store; backward: ckpt, dout and the gradients). */
 typedef struct {
-    const float *proj, *wt, *w, *u, *A, *D, *bias, *ckpt, *dout;
-    float *ckpt_out, *dproj, *dw, *dA, *dD, *dbias;
+    const float *proj, *wt, *w, *wup, *u, *A, *D, *bias, *ckpt, *dout;
+    float *ckpt_out, *dproj, *dw, *dwup, *dA, *dD, *dbias;
     int store;
 } Args;
 
 static void run_unit(const Dims *g, Scratch *s, float *carry, const Args *a, int backward, int64_t b, int64_t k,
                      float *dst, int accumulate) {
     if (backward)
-        unit_backward(g, s, carry, b, k, a->proj, a->wt, a->w, a->u, a->A, a->D, a->bias, a->ckpt, a->dout,
-                      a->dproj, a->dw, dst, accumulate, a->dA, a->dD, a->dbias);
+        unit_backward(g, s, carry, b, k, a->proj, a->wt, a->w, a->wup, a->u, a->A, a->D, a->bias, a->ckpt,
+                      a->dout, a->dproj, a->dw, a->dwup, dst, accumulate, a->dA, a->dD, a->dbias);
     else
-        unit_forward(g, s, carry, b, k, a->proj, a->wt, a->u, a->A, a->D, a->bias, dst, accumulate, a->ckpt_out,
-                     a->store);
+        unit_forward(g, s, carry, b, k, a->proj, a->wt, a->wup, a->u, a->A, a->D, a->bias, dst, accumulate,
+                     a->ckpt_out, a->store);
 }
 
 /* Every unit of a pass on the OpenMP threads, writing dst (batch, L, d): per_batch, one unit of
@@ -682,26 +727,31 @@ static int run_units(const Dims *g, int backward, const Args *a, float *dst, flo
     return err;
 }
 
-int cross_scan_fwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
-                   const float *proj, const float *wt, const float *u, const float *A, const float *D, const float *bias,
-                   float *out, float *buf, float *ckpt, int store, int per_batch, int nthreads) {
-    Dims g = {batch, H, W, K, d, N, T, 0, 0, 0};
+int cross_scan_fwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T, int64_t r,
+                   const float *proj, const float *wt, const float *wup, const float *u, const float *A,
+                   const float *D, const float *bias, float *out, float *buf, float *ckpt, int store, int per_batch,
+                   int nthreads) {
+    Dims g = {batch, H, W, K, d, N, T, 0, 0, r, 0, 0};
     int err = dims_check(&g);
     if (err) return err;
-    const Args a = {.proj = proj, .wt = wt, .u = u, .A = A, .D = D, .bias = bias, .ckpt_out = ckpt, .store = store};
+    if (!proj && (!g.lanes || r < 1)) return -2;
+    const Args a = {.proj = proj, .wt = wt, .wup = wup, .u = u, .A = A, .D = D, .bias = bias, .ckpt_out = ckpt,
+                    .store = store};
     return run_units(&g, 0, &a, out, buf, per_batch, nthreads);
 }
 
-int cross_scan_bwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T,
-                   const float *proj, const float *wt, const float *w, const float *u, const float *A,
-                   const float *D, const float *bias, const float *ckpt, const float *dout, float *dproj,
-                   float *dw, float *du, float *buf, float *dA, float *dD, float *dbias, int per_batch,
-                   int nthreads) {
-    Dims g = {batch, H, W, K, d, N, T, 0, 0, 0};
+int cross_scan_bwd(int64_t batch, int64_t H, int64_t W, int64_t K, int64_t d, int64_t N, int64_t T, int64_t r,
+                   const float *proj, const float *wt, const float *w, const float *wup, const float *u,
+                   const float *A, const float *D, const float *bias, const float *ckpt, const float *dout,
+                   float *dproj, float *dw, float *dwup, float *du, float *buf, float *dA, float *dD, float *dbias,
+                   int per_batch, int nthreads) {
+    Dims g = {batch, H, W, K, d, N, T, 0, 0, r, 0, 0};
     int err = dims_check(&g);
     if (err) return err;
-    const Args a = {.proj = proj, .wt = wt, .w = w, .u = u, .A = A, .D = D, .bias = bias, .ckpt = ckpt,
-                    .dout = dout, .dproj = dproj, .dw = dw, .dA = dA, .dD = dD, .dbias = dbias};
+    if (!proj && (!g.lanes || r < 1)) return -2;
+    const Args a = {.proj = proj, .wt = wt, .w = w, .wup = wup, .u = u, .A = A, .D = D, .bias = bias,
+                    .ckpt = ckpt, .dout = dout, .dproj = dproj, .dw = dw, .dwup = dwup, .dA = dA, .dD = dD,
+                    .dbias = dbias};
     return run_units(&g, 1, &a, du, buf, per_batch, nthreads);
 }
 

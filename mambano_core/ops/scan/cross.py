@@ -28,8 +28,8 @@ def _lib() -> ctypes.CDLL | None:
     lib = native.load("scan")
     if lib is not None and not getattr(lib, "_typed", False):
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
-        lib.cross_scan_fwd.argtypes = [i64] * 7 + [ptr] * 9 + [ctypes.c_int] * 3
-        lib.cross_scan_bwd.argtypes = [i64] * 7 + [ptr] * 16 + [ctypes.c_int] * 2
+        lib.cross_scan_fwd.argtypes = [i64] * 8 + [ptr] * 10 + [ctypes.c_int] * 3
+        lib.cross_scan_bwd.argtypes = [i64] * 8 + [ptr] * 18 + [ctypes.c_int] * 2
         lib.cross_scan_fwd.restype = lib.cross_scan_bwd.restype = ctypes.c_int
         lib.probe_fma.argtypes = [i64, ptr]
         lib.probe_exp.argtypes = lib.probe_exp4.argtypes = [ptr, i64, i64]
@@ -70,53 +70,51 @@ def _check(code: int, what: str) -> None:
 
 
 class _NativeCrossScan(torch.autograd.Function):
-    """(u, weight, A, D, bias) -> the merged scan output; the projection is never stored.
+    """(u, x_proj, dt_proj, A, D, bias) -> the merged scan output; the projection is never stored.
 
-    The step sizes, B and C of every direction, ``u @ weight.T``, are 8x the size of ``u`` at
-    MambaNO's first level. Up to 64 channels the kernel forms them chunk by chunk in cache
-    (and their input and weight gradients in the backward); wider scans compute them with one
-    product, recomputed in the backward (cheaper than keeping them).
+    The step sizes, B and C of every direction are 8x the size of ``u`` at MambaNO's first
+    level. In lane blocks (``d % 8 == 0``, N = 16) the kernel forms them chunk by chunk in cache,
+    in Mamba's low-rank form (``r + 2N`` rows of ``x_proj``, then ``dt_proj``), and their input
+    and weight gradients in the backward; otherwise one product with the folded weight gives
+    them, recomputed in the backward (cheaper than keeping them).
     """
 
     @staticmethod
-    def forward(ctx, u, weight, A, D, bias, height, width):  # type: ignore[override]
+    def forward(ctx, u, x_proj, dt_proj, A, D, bias, height, width):  # type: ignore[override]
         directions, dim, n = A.shape
         batch, length, _ = u.shape
         steps = chunk_steps(dim, n)
         threads = native.num_threads()
         per_batch = _per_batch(batch, directions, threads)
-        store = torch.is_grad_enabled() or any(ctx.needs_input_grad[:5])
-        fused = _fused_projection(dim, n)
-        proj = None if fused else torch.matmul(u, weight.t())
-        weight_t = weight.view(directions, -1, dim).transpose(1, 2).contiguous() if fused else None
+        store = torch.is_grad_enabled() or any(ctx.needs_input_grad[:6])
+        rank, proj, wt, _, wup = _projection_operands(u, x_proj, dt_proj, n)
         out = torch.empty_like(u)
         buf = u.new_empty((1,) if per_batch else (batch, directions, length, dim))
         ckpt = u.new_empty((batch, directions, math.ceil(length / steps), dim, n) if store else (1,))
         _check(
             _lib().cross_scan_fwd(
-                batch, height, width, directions, dim, n, steps,
-                *map(data_pointer, (proj, weight_t, u, A, D, bias, out, buf, ckpt)), int(store), int(per_batch), threads,
+                batch, height, width, directions, dim, n, steps, rank,
+                *map(data_pointer, (proj, wt, wup, u, A, D, bias, out, buf, ckpt)), int(store), int(per_batch), threads,
             ),
             "forward",
         )  # fmt: skip
         del proj, buf
-        ctx.save_for_backward(u, weight, A, D, bias, ckpt)
+        ctx.save_for_backward(u, x_proj, dt_proj, A, D, bias, ckpt)
         ctx.grid = (height, width, steps)
         return out
 
     @staticmethod
     def backward(ctx, dy):  # type: ignore[override]
-        u, weight, A, D, bias, ckpt = ctx.saved_tensors
+        u, x_proj, dt_proj, A, D, bias, ckpt = ctx.saved_tensors
         height, width, steps = ctx.grid
         directions, dim, n = A.shape
         batch, length, _ = u.shape
         threads = native.num_threads()
         per_batch = _per_batch(batch, directions, threads)
-        fused = _fused_projection(dim, n)
-        proj = None if fused else torch.matmul(u, weight.t())
-        weight_t = weight.view(directions, -1, dim).transpose(1, 2).contiguous() if fused else None
-        dproj = None if fused else torch.empty_like(proj)
-        dweight_parts = u.new_empty((batch,) + tuple(weight.shape)) if fused else None
+        rank, proj, wt, w, wup = _projection_operands(u, x_proj, dt_proj, n)
+        dproj = None if rank else torch.empty_like(proj)
+        dw_parts = u.new_empty((batch,) + tuple(w.shape)) if rank else None
+        dwup_parts = u.new_empty((batch,) + tuple(wup.shape)) if rank else None
         dy = dy.contiguous()
         du = torch.empty_like(u)
         buf = u.new_empty((1,) if per_batch else (batch, directions, length, dim))
@@ -124,37 +122,64 @@ class _NativeCrossScan(torch.autograd.Function):
         dD, dbias = u.new_empty((batch, directions, dim)), u.new_empty((batch, directions, dim))
         _check(
             _lib().cross_scan_bwd(
-                batch, height, width, directions, dim, n, steps,
-                *map(data_pointer, (proj, weight_t, weight, u, A, D, bias, ckpt, dy, dproj, dweight_parts, du, buf, dA, dD,
-                            dbias)),
+                batch, height, width, directions, dim, n, steps, rank,
+                *map(data_pointer, (proj, wt, w, wup, u, A, D, bias, ckpt, dy, dproj, dw_parts, dwup_parts, du, buf,
+                                    dA, dD, dbias)),
                 int(per_batch), threads,
             ),
             "backward",
         )  # fmt: skip
         del buf
-        if fused:
-            dweight = dweight_parts.sum(0)
+        r = dt_proj.shape[-1]
+        if rank:
+            dw = dw_parts.sum(0)
+            dx_proj = torch.cat((dw[:, :r], dw[:, _padded_rank(r) :]), dim=1)
+            ddt_proj = dwup_parts.sum(0).transpose(1, 2)
         else:
-            du.add_(torch.matmul(dproj, weight))
-            dweight = torch.matmul(dproj.reshape(-1, dproj.shape[-1]).t(), u.reshape(-1, dim))
-        return du, dweight, dA.sum(0), dD.sum(0), dbias.sum(0), None, None
+            du.add_(torch.matmul(dproj, w))
+            dw = torch.matmul(dproj.reshape(-1, dproj.shape[-1]).t(), u.reshape(-1, dim)).view(directions, -1, dim)
+            dw_dt = dw[:, :dim]  # (K, d, d): the gradient of the folded dt_proj @ x_proj[:, :r]
+            dx_proj = torch.cat((torch.matmul(dt_proj.transpose(1, 2), dw_dt), dw[:, dim:]), dim=1)
+            ddt_proj = torch.matmul(dw_dt, x_proj[:, :r].transpose(1, 2))
+        return du, dx_proj, ddt_proj, dA.sum(0), dD.sum(0), dbias.sum(0), None, None
 
 
-#: Widest scan (channels) whose projection the kernel forms itself; wider ones use one product.
-FUSED_PROJECTION_MAX_DIM = 64
+def _padded_rank(rank: int) -> int:
+    """The step-size rank padded to the kernel's blocks of 8 outputs."""
+    return -(-rank // 8) * 8
+
+
+def _projection_operands(
+    u: Tensor, x_proj: Tensor, dt_proj: Tensor, dstate: int
+) -> tuple[int, Tensor | None, Tensor | None, Tensor, Tensor | None]:
+    """What the kernel needs to form the step sizes, B and C: ``(rank, proj, wt, w, wup)``.
+
+    Lane blocks: ``rank`` > 0, ``w`` = x_proj with its step-size rows padded with zeros to a
+    multiple of 8 (``(K, R + 2N, d)``), ``wt`` its transpose, ``wup`` = dt_proj transposed
+    (``(K, r, d)``), and no ``proj``. Otherwise ``rank`` 0 and ``proj = u @ w.T`` with the folded
+    weight ``w`` (``(K (d + 2N), d)``: per direction ``dt_proj @ x_proj[:r]``, then B and C rows).
+    """
+    directions, _, dim = x_proj.shape
+    r = dt_proj.shape[-1]
+    if _fused_projection(dim, dstate):
+        R = _padded_rank(r)
+        w = x_proj.new_zeros((directions, R + 2 * dstate, dim))
+        w[:, :r] = x_proj[:, :r]
+        w[:, R:] = x_proj[:, r:]
+        return r, None, w.transpose(1, 2).contiguous(), w, dt_proj.transpose(1, 2).contiguous()
+    folded = torch.cat((torch.matmul(dt_proj, x_proj[:, :r]), x_proj[:, r:]), dim=1).reshape(-1, dim)
+    return 0, torch.matmul(u, folded.t()), None, folded, None
 
 
 def _fused_projection(dim: int, dstate: int) -> bool:
-    """Whether the kernel forms the projections itself (its lane blocks, ``dim % 8 == 0``, N = 16,
-    and ``dim <= 64``).
+    """Whether the kernel forms the projections itself: its lane blocks (``dim % 8 == 0``, N = 16).
 
-    Otherwise one ``u @ weight.T`` product gives them, recomputed in the backward rather than
-    kept. At MambaNO's first levels (32 and 64 channels) that product has only 32 or 64 inputs per
-    output and writes 8x (4x) the input's size: the fused form was 25-35 % faster forward and
-    15-25 % backward there (batch 16, 2 threads); at 128 channels the two were even, at 256 the
-    product was faster.
+    Otherwise one ``u @ weight.T`` product with the folded weight gives them, recomputed in the
+    backward rather than kept. In Mamba's low-rank form the kernel's product has ``r + 2N``
+    outputs per direction instead of ``d + 2N`` (MambaNO: 40 instead of 64 to 288), and at every
+    MambaNO level it ran faster than the product (see docs/performance.md, "Fourth pass").
     """
-    return dim % 8 == 0 and dstate == 16 and dim <= FUSED_PROJECTION_MAX_DIM
+    return dim % 8 == 0 and dstate == 16
 
 
 def _per_batch(batch: int, directions: int, threads: int) -> bool:
@@ -165,7 +190,14 @@ def _per_batch(batch: int, directions: int, threads: int) -> bool:
 
 
 def cross_selective_scan(
-    u: Tensor, weight: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor, height: int, width: int
+    u: Tensor,
+    x_proj: Tensor,
+    dt_proj: Tensor,
+    A: Tensor,
+    D: Tensor,
+    delta_bias: Tensor,
+    height: int,
+    width: int,
 ) -> Tensor:
     """Selective scan of every direction of a grid, summed on the grid (softplus step sizes).
 
@@ -173,9 +205,11 @@ def cross_selective_scan(
     ----------
     u
         ``(batch, L, d)`` the scanned input, channels last, grid order (``p = h * width + w``).
-    weight
-        ``(K (d + 2N), d)``: per direction ``k`` the rows giving the pre-bias step sizes
-        (``d``), then ``B`` (``N``) and ``C`` (``N``) from ``u``.
+    x_proj
+        ``(K, r + 2N, d)``: per direction ``k`` the rows giving the step sizes' rank-``r``
+        factor, then ``B`` (``N``) and ``C`` (``N``) from ``u`` (Mamba's ``x_proj``).
+    dt_proj
+        ``(K, d, r)``: the pre-bias step sizes from the rank-``r`` factor (Mamba's ``dt_proj``).
     A, D, delta_bias
         ``(K, d, N)``, ``(K, d)``, ``(K, d)``; ``K`` (1, 2 or 4) directions in the order of
         :data:`~mambano_core.ops.cross_scan.DIRECTIONS`.
@@ -187,14 +221,21 @@ def cross_selective_scan(
     """
     directions, dim, n = A.shape
     batch, length, _ = u.shape
-    if length != height * width or tuple(weight.shape) != (directions * (dim + 2 * n), dim) or u.shape[-1] != dim:
+    rank = dt_proj.shape[-1] if dt_proj.dim() == 3 else -1
+    if (
+        length != height * width
+        or u.shape[-1] != dim
+        or rank < 1
+        or tuple(x_proj.shape) != (directions, rank + 2 * n, dim)
+        or tuple(dt_proj.shape) != (directions, dim, rank)
+    ):
         raise ValueError(
-            f"cross scan shapes do not match: u {tuple(u.shape)}, weight {tuple(weight.shape)}, "
-            f"A {tuple(A.shape)}, grid {height}x{width}"
+            f"cross scan shapes do not match: u {tuple(u.shape)}, x_proj {tuple(x_proj.shape)}, "
+            f"dt_proj {tuple(dt_proj.shape)}, A {tuple(A.shape)}, grid {height}x{width}"
         )
     if not supports(u, n):
         raise RuntimeError("the native cross scan needs float32 CPU tensors, N a multiple of 8, and a C compiler")
-    args = [t.contiguous() for t in (u, weight, A, D, delta_bias)]
+    args = [t.contiguous() for t in (u, x_proj, dt_proj, A, D, delta_bias)]
     return _NativeCrossScan.apply(*args, height, width)
 
 
