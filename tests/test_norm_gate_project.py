@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from mambano_core.layers.ss2d import SS2D
 from mambano_core.memory import saved_tensor_bytes
+import mambano_core.ops.norm_gate_project as ngp
 from mambano_core.ops.norm_gate_project import norm_gate_project
 
 
@@ -99,3 +100,68 @@ def test_ss2d_under_cpu_autocast_runs_the_module_chain() -> None:
     out.float().square().sum().backward()
     assert out.shape == x.shape and torch.isfinite(out.float()).all()
     assert torch.isfinite(x.grad).all() and layer.out_norm.weight.grad is not None
+
+
+native_only = pytest.mark.skipif(ngp._library() is None, reason="no C compiler")
+
+
+def _wide_inputs(rows_shape: tuple[int, ...], dim: int, dout: int, permuted_gate: bool = False) -> tuple:
+    g = torch.Generator().manual_seed(2)
+    y = torch.randn(*rows_shape, dim, generator=g)
+    gate = torch.randn(*rows_shape, dim, generator=g)
+    if permuted_gate:  # SS2D's gate: a channels-last view of a channels-first tensor
+        gate = gate.movedim(-1, 1).contiguous().movedim(1, -1)
+        assert not gate.is_contiguous()
+    norm_w, norm_b = 1 + 0.1 * torch.randn(dim, generator=g), 0.1 * torch.randn(dim, generator=g)
+    weight = torch.randn(dout, dim, generator=g) * dim**-0.5
+    return tuple(t.requires_grad_() for t in (y, gate, norm_w, norm_b, weight))
+
+
+def _value_and_grads(fn, inputs: tuple) -> list[torch.Tensor]:
+    out = fn(*inputs, 1e-5)
+    probe = torch.linspace(-1, 1, out.numel()).reshape(out.shape)
+    return [out.detach(), *torch.autograd.grad((out * probe).sum(), inputs)]
+
+
+@native_only
+@pytest.mark.parametrize(
+    ("rows_shape", "dim", "dout", "permuted_gate"),
+    [((2, 19, 17), 16, 8, False), ((3, 5), 64, 32, True), ((2, 9, 9), 256, 128, True), ((1, 1), 8, 24, False)],
+)
+def test_native_kernel_equals_the_torch_backend(rows_shape, dim, dout, permuted_gate) -> None:
+    """The native op (rows in tiles of 4, weight gradients in blocks of 256 rows) gives the
+    PyTorch backend's output and gradients to float32 rounding: row counts that are not a
+    multiple of 4 or of 256 (646 rows: two full blocks and a partial one), the widths of
+    MambaNO's levels, one row, and the gate as SS2D passes it (a permuted view)."""
+    inputs = _wide_inputs(rows_shape, dim, dout, permuted_gate)
+    assert ngp._native_eligible(inputs[0], inputs[2], inputs[3], inputs[4])
+    native = _value_and_grads(ngp.norm_gate_project, inputs)
+    reference = _value_and_grads(lambda *a: ngp._NormGateProject.apply(*a), inputs)
+    for a, b in zip(native, reference):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item())
+
+
+@native_only
+def test_native_kernel_is_bit_identical_across_thread_counts() -> None:
+    inputs = _wide_inputs((2, 23, 13), 32, 16)
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(_value_and_grads(ngp.norm_gate_project, inputs))
+    finally:
+        torch.set_num_threads(previous)
+    assert all(torch.equal(a, b) for a, b in zip(*results))
+
+
+def test_the_torch_backend_runs_where_the_kernel_does_not(monkeypatch) -> None:
+    """Widths not a multiple of 8, float64, no affine, or no compiler: the PyTorch backend."""
+    y, gate, norm_w, norm_b, weight = _wide_inputs((2, 3), 16, 8)
+    assert not ngp._native_eligible(y, norm_w, norm_b, weight[:3])
+    assert not ngp._native_eligible(y.double(), norm_w, norm_b, weight)
+    assert not ngp._native_eligible(y, None, None, weight)
+    monkeypatch.setattr(ngp, "_library", lambda: None)
+    assert not ngp._native_eligible(y, norm_w, norm_b, weight)
+    out = norm_gate_project(y, gate, norm_w, norm_b, weight, 1e-5)
+    torch.testing.assert_close(out, _reference(y, gate, norm_w, norm_b, weight))

@@ -6,15 +6,25 @@ its output, the gate and their product (the linear map's input). This op keeps `
 and the norm's per-position mean and inverse deviation, and recomputes the normalised ``y`` and
 the product in the backward: two elementwise passes instead of two stored tensors (16 MiB per
 level-0 SS2D call of MambaNO at batch 16, 64^2).
+
+Two backends behind :func:`norm_gate_project`: on CPU float32 with the native library
+(``ops/native/norm_gate.c``) one pass over the rows forward and one backward, each row's values
+in vectors; elsewhere (CUDA, float64, widths not a multiple of 8, no C compiler) the same
+algebra from PyTorch ops. They agree to float32 rounding.
 """
 
 from __future__ import annotations
 
+import ctypes
+from functools import lru_cache
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
+from mambano_core.ops import native
+from mambano_core.ops.native import data_pointer
 
 
 class _NormGateProject(torch.autograd.Function):
@@ -55,6 +65,81 @@ class _NormGateProject(torch.autograd.Function):
         return grad_y, grad_gate, grad_norm_weight, grad_norm_bias, grad_weight, None
 
 
+@lru_cache(maxsize=1)
+def _library() -> ctypes.CDLL | None:
+    lib = native.load("norm_gate")
+    if lib is not None:
+        i64, ptr, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+        lib.norm_gate_forward.argtypes = [i64] * 3 + [ptr] * 5 + [ctypes.c_float] + [ptr] * 3 + [i32]
+        lib.norm_gate_backward.argtypes = [i64] * 3 + [ptr] * 13 + [i32]
+        lib.norm_gate_forward.restype = lib.norm_gate_backward.restype = i32
+        lib.norm_gate_block_rows.restype = i64
+    return lib
+
+
+def _native_eligible(y: Tensor, norm_weight: Tensor | None, norm_bias: Tensor | None, weight: Tensor) -> bool:
+    """Whether the native kernel runs: CPU float32, affine norm, widths multiples of 8 up to 1024."""
+    dim, dout = y.shape[-1], weight.shape[0]
+    return (
+        y.device.type == "cpu" and y.dtype == torch.float32 and weight.dtype == torch.float32
+        and norm_weight is not None and norm_bias is not None
+        and dim % 8 == 0 and dout % 8 == 0 and dim <= 1024 and _library() is not None
+    )  # fmt: skip
+
+
+def _check(code: int, what: str) -> None:
+    if code != 0:
+        raise RuntimeError(f"native norm-gate-project {what} failed (code {code})")
+
+
+class _NativeNormGateProject(torch.autograd.Function):
+    """:class:`_NormGateProject` in the native kernel: keeps ``y``, the gate, mean and rstd."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, y: Tensor, gate: Tensor, norm_weight: Tensor, norm_bias: Tensor, weight: Tensor, eps: float
+    ) -> Tensor:
+        dim, dout = y.shape[-1], weight.shape[0]
+        y, gate = y.contiguous(), gate.contiguous()
+        rows = y.numel() // dim
+        out = y.new_empty(*y.shape[:-1], dout)
+        mean, rstd = y.new_empty(rows), y.new_empty(rows)
+        nw, nb = norm_weight.detach().contiguous(), norm_bias.detach().contiguous()
+        wt = weight.detach().t().contiguous()
+        _check(
+            _library().norm_gate_forward(
+                rows, dim, dout, *map(data_pointer, (y, gate, nw, nb, wt)), eps,
+                *map(data_pointer, (out, mean, rstd)), native.num_threads(),
+            ),
+            "forward",
+        )  # fmt: skip
+        ctx.save_for_backward(y, gate, mean, rstd, nw, nb, weight)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        y, gate, mean, rstd, nw, nb, weight = ctx.saved_tensors
+        dim, dout = y.shape[-1], weight.shape[0]
+        rows = y.numel() // dim
+        lib = _library()
+        blocks = -(-rows // lib.norm_gate_block_rows())
+        grad = grad.contiguous()
+        dy, dgate = torch.empty_like(y), torch.empty_like(gate)
+        dw_parts = y.new_empty(blocks, dout, dim)
+        dnw_parts, dnb_parts = y.new_empty(blocks, dim), y.new_empty(blocks, dim)
+        w = weight.detach().contiguous()
+        _check(
+            lib.norm_gate_backward(
+                rows, dim, dout,
+                *map(data_pointer, (y, gate, nw, nb, w, mean, rstd, grad, dy, dgate, dw_parts, dnw_parts, dnb_parts)),
+                native.num_threads(),
+            ),
+            "backward",
+        )  # fmt: skip
+        return dy, dgate, dnw_parts.sum(0), dnb_parts.sum(0), dw_parts.sum(0), None
+
+
 def norm_gate_project(
     y: Tensor, gate: Tensor, norm_weight: Tensor | None, norm_bias: Tensor | None, weight: Tensor, eps: float
 ) -> Tensor:
@@ -78,4 +163,6 @@ def norm_gate_project(
     """
     if gate.shape != y.shape:
         raise ValueError(f"gate shape {tuple(gate.shape)} differs from y's {tuple(y.shape)}")
+    if _native_eligible(y, norm_weight, norm_bias, weight):
+        return _NativeNormGateProject.apply(y, gate, norm_weight, norm_bias, weight, eps)
     return _NormGateProject.apply(y, gate, norm_weight, norm_bias, weight, eps)

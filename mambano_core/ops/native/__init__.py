@@ -27,7 +27,7 @@ def data_pointer(t: "Tensor | None") -> int | None:
 
 
 #: The C sources of this package (``<name>.c`` next to this module).
-LIBRARIES = ("scan", "fir")
+LIBRARIES = ("scan", "fir", "norm_gate")
 
 
 def compile_all() -> dict[str, bool]:
