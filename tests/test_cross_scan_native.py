@@ -54,8 +54,8 @@ def test_native_matches_the_loop_oracle(d_model, height, width, directions):
     """Forward and every gradient equal the loop backend's (autograd through the plain
     recurrence) to float32 rounding: non-square grids, 1/2/4 directions, several time chunks
     (20 x 24 = 480 steps) and a last, partial chunk; channels in lane blocks of 8 with the
-    projection formed in the kernel (d_inner 8, 16, 32) or by a matrix product (80), and one
-    channel at a time (d_inner 6, 10)."""
+    projection formed in the kernel (d_inner 8, 16, 32, 80), and one channel at a time with one
+    product of the folded weight (d_inner 6, 10)."""
     m = _ss2d(d_model, directions)
     oracle = _ss2d(d_model, directions, backend="loop")
     x = torch.randn(2, m.d_inner, height, width)
@@ -143,20 +143,28 @@ def test_shape_mismatch_is_refused():
         cross.cross_selective_scan(u, x_proj, torch.randn(4, 8, 3), A, D, bias, 3, 4)
     with pytest.raises(ValueError, match="do not match"):
         cross.cross_selective_scan(u, x_proj, dt_proj, A, D, bias, 4, 4)
+    with pytest.raises(ValueError, match="CPU float32"):
+        cross.cross_selective_scan(u, x_proj.double(), dt_proj, A, D, bias, 3, 4)
 
 
-@pytest.mark.parametrize(("d_model", "dt_rank"), [(8, 9), (64, None)])
-def test_low_rank_projection_in_the_kernel_matches_the_oracle(d_model, dt_rank):
+@pytest.mark.parametrize(
+    ("d_model", "dt_rank", "in_kernel"), [(8, 9, True), (64, None, True), (5, 3, False), (8, 2, False)]
+)
+def test_low_rank_projection_matches_the_oracle(monkeypatch, d_model, dt_rank, in_kernel):
     """The kernel forms the step sizes in Mamba's low-rank form (x_proj's r rows padded to a
     block of 8, then dt_proj): a rank above one block (9 -> 16 rows, 7 of them padding) and
     MambaNO's level-2 width (d_inner 128, rank 4) agree with the loop oracle, which applies
-    the folded d x d weight."""
+    the folded d x d weight. So does the product of the folded weight, whose gradient is
+    chained back to x_proj and dt_proj by hand, at a rank above 1: one channel at a time
+    (d_inner 10) and, forced, in lane blocks (d_inner 16)."""
+    if not in_kernel:
+        monkeypatch.setattr(cross, "_fused_projection", lambda dim, dstate: False)
     torch.manual_seed(1)
     m = SS2D(d_model, d_state=16, dt_rank=dt_rank)
     oracle = SS2D(d_model, d_state=16, dt_rank=dt_rank, scan_backend="loop")
     oracle.load_state_dict(m.state_dict())
     x = torch.randn(2, m.d_inner, 5, 4)
-    assert cross._fused_projection(m.d_inner, 16) and m.uses_native_scan(x)
+    assert cross._fused_projection(m.d_inner, 16) == in_kernel and m.uses_native_scan(x)
     y_ref, g_ref = _grads(oracle, x, generic_scan)
     y, g = _grads(m, x, native_scan)
     assert _rel(y_ref, y) < 1e-5

@@ -165,3 +165,41 @@ def test_the_torch_backend_runs_where_the_kernel_does_not(monkeypatch) -> None:
     assert not ngp._native_eligible(y, norm_w, norm_b, weight)
     out = norm_gate_project(y, gate, norm_w, norm_b, weight, 1e-5)
     torch.testing.assert_close(out, _reference(y, gate, norm_w, norm_b, weight))
+
+
+@native_only
+def test_native_kernel_limits_and_mismatches_take_the_torch_backend() -> None:
+    """Widths up to the kernel's limit run natively (1024 equals the PyTorch backend); wider
+    ones, a float64 gate or affine, or a weight of another width take the PyTorch backend, and no
+    row at all gives an empty output."""
+    widest = ngp._library().norm_gate_max_dim()
+    assert widest == 1024
+    y, gate, norm_w, norm_b, weight = _wide_inputs((3,), 1024, 16)
+    assert ngp._native_eligible(y, norm_w, norm_b, weight, gate)
+    native = _value_and_grads(ngp.norm_gate_project, (y, gate, norm_w, norm_b, weight))
+    reference = _value_and_grads(lambda *a: ngp._NormGateProject.apply(*a), (y, gate, norm_w, norm_b, weight))
+    for a, b in zip(native, reference):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item())
+    wide = _wide_inputs((3,), 1032, 1040)
+    assert not ngp._native_eligible(wide[0], wide[2], wide[3], wide[4], wide[1])
+    y, gate, norm_w, norm_b, weight = _wide_inputs((2, 3), 16, 8)
+    assert not ngp._native_eligible(y, norm_w, norm_b, weight, gate.double())
+    assert not ngp._native_eligible(y, norm_w.double(), norm_b, weight, gate)
+    assert not ngp._native_eligible(y, norm_w[:8], norm_b[:8], weight, gate)
+    assert not ngp._native_eligible(y, norm_w, norm_b, weight[:, :8], gate)
+    out = norm_gate_project(gate.double(), gate.double(), norm_w.double(), norm_b.double(), weight.double(), 1e-5)
+    assert out.dtype == torch.float64
+    empty = norm_gate_project(y[:0], gate[:0], norm_w, norm_b, weight, 1e-5)
+    assert empty.shape == (0, 3, 8)
+    empty.sum().backward()
+
+
+@native_only
+def test_native_kernel_keeps_two_full_size_tensors_with_a_permuted_gate() -> None:
+    """The native op keeps y and a contiguous copy of the gate; the gate's own (permuted)
+    storage is not kept besides it."""
+    y, gate, norm_w, norm_b, weight = _wide_inputs((2, 6, 7), 16, 8, permuted_gate=True)
+    assert ngp._native_eligible(y, norm_w, norm_b, weight, gate)
+    full = y.numel() * y.element_size()
+    fused = saved_tensor_bytes(lambda *a: norm_gate_project(*a, 1e-5), y, gate, norm_w, norm_b, weight)
+    assert 2 * full <= fused < 3 * full

@@ -164,10 +164,8 @@ class SS2D(nn.Module):
             return self.scan(x).permute(0, 2, 3, 1)
         batch, dim, height, width = x.shape
         u = x.permute(0, 2, 3, 1).reshape(batch, height * width, dim)
-        y = native_cross.cross_selective_scan(
-            u, self.x_proj_weight, self.dt_proj_weight, -torch.exp(self.A_log), self.D, self.dt_proj_bias,
-            height, width,
-        )  # fmt: skip
+        params = (self.x_proj_weight, self.dt_proj_weight, -torch.exp(self.A_log), self.D, self.dt_proj_bias)
+        y = native_cross.cross_selective_scan(u, *(p.to(x.dtype) for p in params), height, width)
         return y.view(batch, height, width, dim)
 
     def forward(self, x: Tensor) -> Tensor:

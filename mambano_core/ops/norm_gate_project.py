@@ -9,8 +9,9 @@ level-0 SS2D call of MambaNO at batch 16, 64^2).
 
 Two backends behind :func:`norm_gate_project`: on CPU float32 with the native library
 (``ops/native/norm_gate.c``) one pass over the rows forward and one backward, each row's values
-in vectors; elsewhere (CUDA, float64, widths not a multiple of 8, no C compiler) the same
-algebra from PyTorch ops. They agree to float32 rounding.
+in vectors; elsewhere (CUDA, float64, a norm without affine parameters, widths not a multiple
+of 8 or above 1024, no C compiler) the same algebra from PyTorch ops. They agree to float32
+rounding.
 """
 
 from __future__ import annotations
@@ -73,17 +74,25 @@ def _library() -> ctypes.CDLL | None:
         lib.norm_gate_forward.argtypes = [i64] * 3 + [ptr] * 5 + [ctypes.c_float] + [ptr] * 3 + [i32]
         lib.norm_gate_backward.argtypes = [i64] * 3 + [ptr] * 13 + [i32]
         lib.norm_gate_forward.restype = lib.norm_gate_backward.restype = i32
-        lib.norm_gate_block_rows.restype = i64
+        lib.norm_gate_block_rows.restype = lib.norm_gate_max_dim.restype = i64
     return lib
 
 
-def _native_eligible(y: Tensor, norm_weight: Tensor | None, norm_bias: Tensor | None, weight: Tensor) -> bool:
-    """Whether the native kernel runs: CPU float32, affine norm, widths multiples of 8 up to 1024."""
+def _native_eligible(
+    y: Tensor, norm_weight: Tensor | None, norm_bias: Tensor | None, weight: Tensor, gate: Tensor | None = None
+) -> bool:
+    """Whether the native kernel runs: every tensor CPU float32, an affine norm of ``y``'s width,
+    ``weight`` of shape ``(dout, d)``, ``d`` and ``dout`` multiples of 8 up to the kernel's limit."""
     dim, dout = y.shape[-1], weight.shape[0]
+    if norm_weight is None or norm_bias is None or _library() is None:
+        return False
+    tensors = (y, weight, norm_weight, norm_bias) + (() if gate is None else (gate,))
+    widest = _library().norm_gate_max_dim()
     return (
-        y.device.type == "cpu" and y.dtype == torch.float32 and weight.dtype == torch.float32
-        and norm_weight is not None and norm_bias is not None
-        and dim % 8 == 0 and dout % 8 == 0 and dim <= 1024 and _library() is not None
+        all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+        and tuple(norm_weight.shape) == (dim,) and tuple(norm_bias.shape) == (dim,)
+        and weight.dim() == 2 and weight.shape[1] == dim
+        and dim % 8 == 0 and dout % 8 == 0 and dim <= widest and dout <= widest
     )  # fmt: skip
 
 
@@ -163,6 +172,6 @@ def norm_gate_project(
     """
     if gate.shape != y.shape:
         raise ValueError(f"gate shape {tuple(gate.shape)} differs from y's {tuple(y.shape)}")
-    if _native_eligible(y, norm_weight, norm_bias, weight):
+    if _native_eligible(y, norm_weight, norm_bias, weight, gate):
         return _NativeNormGateProject.apply(y, gate, norm_weight, norm_bias, weight, eps)
     return _NormGateProject.apply(y, gate, norm_weight, norm_bias, weight, eps)

@@ -24,6 +24,9 @@ static inline float hsum(v8 a) {
 /* Rows per block of the weight-gradient partial sums. */
 int64_t norm_gate_block_rows(void) { return 256; }
 
+/* The widest d and dout the kernels take (per-thread tiles of 4 rows live on the stack). */
+int64_t norm_gate_max_dim(void);
+
 /* Mean and 1 / sqrt(variance + eps) of one row (two passes: the variance of the deviations). */
 static void row_stats(const float *restrict y, int64_t d, float eps, float *mean, float *rstd) {
     v8 s = set1(0.0f);
@@ -39,7 +42,9 @@ static void row_stats(const float *restrict y, int64_t d, float eps, float *mean
 }
 
 #define TR 4     /* rows per register tile */
-#define MAXD 512 /* widest d and dout */
+#define MAXD 1024 /* widest d and dout */
+
+int64_t norm_gate_max_dim(void) { return MAXD; }
 
 /* acc[r][v] += x[r][k] * m[k][c0 + 8 v] over k < kn, for TR rows and NV vectors of columns:
  * TR x NV independent multiply-add chains. x rows have stride xs, m rows stride ms. */
@@ -147,7 +152,7 @@ int norm_gate_backward(int64_t rows, int64_t d, int64_t dout, const float *y, co
                     st(dy + r * d + c, s * (gn * ld(nw + c) - ma - x * mb));
                 }
             }
-            /* dW (dout x d) += g^T prod: per block of 16 columns the TR prod rows in registers */
+            /* dW (dout x d) += g^T prod: per block of 8 columns the TR prod rows in registers */
             for (int64_t c0 = 0; c0 < d; c0 += 8) {
                 v8 pr[TR];
                 for (int i = 0; i < TR; i++) pr[i] = ld(prod + i * d + c0);

@@ -488,8 +488,8 @@ static int dims_check(Dims *g) {
     g->nchunks = (g->H * g->W + g->T - 1) / g->T;
     g->P = g->K * (g->d + 2 * g->N);
     g->lanes = g->d % 8 == 0 && g->N == 16;
-    g->R = (g->r + 7) / 8 * 8;
     if (g->r < 0) return -2;
+    g->R = (g->r + 7) / 8 * 8;
     return 0;
 }
 

@@ -236,6 +236,11 @@ def cross_selective_scan(
     if not supports(u, n):
         raise RuntimeError("the native cross scan needs float32 CPU tensors, N a multiple of 8, and a C compiler")
     args = [t.contiguous() for t in (u, x_proj, dt_proj, A, D, delta_bias)]
+    if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in args):
+        raise ValueError(
+            "the native cross scan needs every tensor in CPU float32: "
+            + ", ".join(f"{t.dtype} on {t.device}" for t in args)
+        )
     return _NativeCrossScan.apply(*args, height, width)
 
 
