@@ -129,7 +129,12 @@ static inline v8 v8_exp(v8 x)
     p = p * r + 0.166665181517601f;
     p = p * r + 0.49999988079071045f;
     p = p * (r * r) + r + 1.0f;
+    /* p * 2^fn: exact either way (same bits); one vscalefps with AVX-512VL instead of three */
+#if defined(__AVX512VL__)
+    return (v8)__builtin_ia32_scalefps256_mask((v8)p, (v8)fn, (v8)p, (unsigned char)-1);
+#else
     return p * (v8)((__builtin_convertvector(fn, i8) + 127) << 23);
+#endif
 }
 
 /* 1 / (1 + exp(-u)): the logistic sigmoid. With AVX, the 12-bit reciprocal estimate and one

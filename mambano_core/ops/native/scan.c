@@ -52,6 +52,17 @@ static inline float v8_hsum(v8 a) {
     return (s0 + s2) + (s1 + s3);
 }
 
+/* p * 2^n for integral n with a normal result (the exp's last step): exact, so the two forms
+ * give the same bits. With AVX-512VL it is one instruction (vscalefps) instead of three; the
+ * scan ran about 4 % faster (in-process A/B of both libraries, both orders). */
+static inline v8 v8_scale2(v8 p, v8 n) {
+#if defined(__AVX512VL__)
+    return (v8)__builtin_ia32_scalefps256_mask((v8)p, (v8)n, (v8)p, (unsigned char)-1);
+#else
+    return p * (v8)((__builtin_convertvector(n, v8i) + 127) << 23);
+#endif
+}
+
 /* exp(x) for x <= 88 (decays delta*A are <= 0; softplus passes min(x, 20)): Cephes' range
  * reduction by ln 2, then 1 + r + r^2 p(r) with p of degree 4 fitted for minimal relative error
  * on |r| <= ln(2)/2 (max relative error 6.5e-8 in float32, one multiply-add fewer than Cephes).
@@ -67,8 +78,7 @@ static inline v8 v8_exp(v8 x) {
     p = p * r + v8_set1(0.166665181517601f);
     p = p * r + v8_set1(0.49999988079071045f);
     p = p * (r * r) + r + v8_set1(1.0f);
-    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
-    return p * (v8)e;
+    return v8_scale2(p, n);
 }
 
 /* v8_exp of four vectors, step by step side by side: four independent dependency chains next
@@ -85,7 +95,7 @@ static inline __attribute__((always_inline)) void v8_exp4(v8 *restrict x) {
     for (int k = 0; k < 4; k++) p[k] = p[k] * r[k] + v8_set1(0.166665181517601f);
     for (int k = 0; k < 4; k++) p[k] = p[k] * r[k] + v8_set1(0.49999988079071045f);
     for (int k = 0; k < 4; k++) p[k] = p[k] * r2[k] + r[k] + v8_set1(1.0f);
-    for (int k = 0; k < 4; k++) x[k] = p[k] * (v8)((__builtin_convertvector(n[k], v8i) + 127) << 23);
+    for (int k = 0; k < 4; k++) x[k] = v8_scale2(p[k], n[k]);
 }
 
 /* log(x) for x >= 1 (Cephes logf). */
