@@ -16,7 +16,9 @@ Prints, for one forward+backward step (batch 16 at 64^2 by default, each model i
    the bound for MambaNO's level-0 scan call (batch 16, 4 directions x 32 channels, L 4096, N 16)
    and the kernel's measured time as a multiple of it; backward / forward;
 3. with ``--ab COMMIT``: the same MambaNO step at another commit (a temporary git worktree),
-   alternated with this tree's, ``--rounds`` times, and the ratio of the medians.
+   alternated with this tree's, ``--rounds`` times, and the ratio of the medians;
+4. with ``--ratio-rounds N``: the models' steps in N alternating rounds of fresh processes, and
+   each one's ratio to the last model (MambaNO / CNO under the same host conditions).
 
 Usage::
 
@@ -382,6 +384,26 @@ def ab(commit: str, job: dict, rounds: int, config: str | None = None) -> None:
           f"this tree {mn:.3f} s (all {', '.join(f'{t:.2f}' for t in new)}): {mo / mn:.2f}x faster")
 
 
+def alternate_models(models: list[str], job: dict, rounds: int) -> None:
+    """Time the models' steps in alternating fresh processes and print each one's ratio to the last.
+
+    Separate, consecutive runs of two models take their ratio across whatever the host did in
+    between (the same CNO step ran 0.59-0.91 s within an hour here); alternating them round by
+    round compares them under the same conditions.
+    """
+    times: dict[str, list[float]] = {m: [] for m in models}
+    for i in range(rounds):
+        for model in models if i % 2 == 0 else models[::-1]:
+            times[model].append(run_worker({**job, "model": model, "profile": False})["seconds"])
+    base = models[-1]
+    medians = {m: statistics.median(t) for m, t in times.items()}
+    print(f"\nsteps in {rounds} alternating rounds (batch {job['batch']}, {job['size']}^2, median of {job['repeats']} "
+          "steps per round): " + "; ".join(
+              f"{m} {medians[m]:.3f} s (all {', '.join(f'{t:.2f}' for t in times[m])})" for m in models))
+    for model in models[:-1]:
+        print(f"{model} / {base}: {medians[model] / medians[base]:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["mambano", "cno"])
@@ -393,6 +415,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ab-config", help="MambaNO configuration of this tree in the A/B (e.g. v0.1)")
     parser.add_argument("--skip-roofline", action="store_true")
+    parser.add_argument("--ratio-rounds", type=int, default=0,
+                        help="also time the models in this many alternating rounds (their ratio under one condition)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -409,6 +433,8 @@ def main() -> None:
     _print_profile(results)
     if not args.skip_roofline:
         roofline(threads, args.batch)
+    if args.ratio_rounds and len(args.models) > 1:
+        alternate_models(args.models, job, args.ratio_rounds)
     if args.ab:
         ab(args.ab, {**job, "model": "mambano"}, args.rounds)
         if args.ab_config:
