@@ -23,6 +23,7 @@ Prints, for one forward+backward step (batch 16 at 64^2 by default, each model i
 Usage::
 
     python benchmarks/profile_step.py [--models mambano cno] [--batch 16] [--size 64] [--ab 41caf21]
+        [--ratio-rounds 6]
 """
 
 from __future__ import annotations
@@ -401,7 +402,9 @@ def alternate_models(models: list[str], job: dict, rounds: int) -> None:
           "steps per round): " + "; ".join(
               f"{m} {medians[m]:.3f} s (all {', '.join(f'{t:.2f}' for t in times[m])})" for m in models))
     for model in models[:-1]:
-        print(f"{model} / {base}: {medians[model] / medians[base]:.2f}x")
+        paired = statistics.median(a / b for a, b in zip(times[model], times[base]))
+        print(f"{model} / {base}: {medians[model] / medians[base]:.2f}x (ratio of the medians), "
+              f"{paired:.2f}x (median of the rounds' ratios)")
 
 
 def main() -> None:
@@ -419,6 +422,8 @@ def main() -> None:
                         help="also time the models in this many alternating rounds (their ratio under one condition)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ratio_rounds < 0 or (args.ratio_rounds and len(args.models) < 2):
+        parser.error("--ratio-rounds needs a count >= 1 and at least two --models")
     if args.worker:
         print(json.dumps(profile_worker(json.loads(args.worker))))
         return

@@ -209,19 +209,20 @@ def test_work_split_per_batch_or_per_direction_gives_the_same_bits(monkeypatch):
 def test_the_kernels_softplus_and_sigmoid_against_float64():
     """The lane blocks' softplus (max(x, 0) + log1p(exp(-|x|)) with a fitted log1p, x above 20
     passed through, as Mamba) and sigmoid, against float64 over -90 .. 30: relative error at most
-    3e-7 where the result is above 1e-30 (exp's floor), exact where x > 20."""
+    3e-7 where the result is above 1e-30 (exp's floor), exact where x > 20; NaN stays NaN."""
     import ctypes
 
     lib = cross._lib()
     lib.softplus_eval.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64]
     x = torch.cat([torch.linspace(-90, 30, 120_000), torch.tensor([0.0, -0.0, 20.0, 20.000002, 1e-7, -1e-7, 0.5, -0.5])])
-    x = torch.cat([x, torch.zeros((-x.numel()) % 8)])
+    x = torch.cat([x, torch.full((8,), float("nan")), torch.zeros((-x.numel()) % 8)])
     sp, sig = torch.empty_like(x), torch.empty_like(x)
     lib.softplus_eval(x.data_ptr(), sp.data_ptr(), sig.data_ptr(), x.numel())
     xd = x.double()
     sp_ref = torch.where(xd > 20, xd, torch.nn.functional.softplus(xd))
     sig_ref = torch.where(xd > 20, torch.ones_like(xd), torch.sigmoid(xd))
     for got, ref in ((sp, sp_ref), (sig, sig_ref)):
+        assert torch.equal(got.isnan(), x.isnan())
         keep = ref > 1e-30
         rel = ((got.double() - ref).abs() / ref)[keep]
         assert rel.max().item() <= 3e-7

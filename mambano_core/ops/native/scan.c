@@ -63,7 +63,7 @@ static inline v8 v8_scale2(v8 p, v8 n) {
 #endif
 }
 
-/* exp(x) for x <= 88 (decays delta*A are <= 0; softplus passes min(x, 20)): Cephes' range
+/* exp(x) for x <= 88 (decays delta*A are <= 0; softplus passes -|x|): Cephes' range
  * reduction by ln 2, then 1 + r + r^2 p(r) with p of degree 4 fitted for minimal relative error
  * on |r| <= ln(2)/2 (max relative error 6.5e-8 in float32, one multiply-add fewer than Cephes).
  * Inputs below -87.3 give ~1e-38 instead of 0 (harmless as a decay factor). */
@@ -115,13 +115,13 @@ static inline v8 v8_log1p01(v8 t) {
 
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)) (x for x > 20, as Mamba) and its derivative
  * sigmoid(x) = (x >= 0 ? 1 : t) / (1 + t) with t = exp(-|x|): one exp, a polynomial and one
- * division, no log. */
+ * division, no log. A NaN passes through both (the exp's clamp would turn it into ~1e-38). */
 static inline void v8_softplus(v8 x, v8 *sp, v8 *sig) {
     const v8 one = v8_set1(1.0f);
-    v8i big = x > v8_set1(20.0f);
+    v8i big = (x > v8_set1(20.0f)) | (x != x);
     v8 t = v8_exp(-v8_max(x, -x));
     *sp = v8_select(big, x, v8_max(x, v8_set1(0.0f)) + v8_log1p01(t));
-    *sig = v8_select(big, one, v8_select(x >= v8_set1(0.0f), one, t) / (one + t));
+    *sig = v8_select(x != x, x, v8_select(big, one, v8_select(x >= v8_set1(0.0f), one, t) / (one + t)));
 }
 
 static inline float softplus1(float x, float *sig) {
