@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mambano_core.layers.activations import lrelu, silu_gate
-from mambano_core.ops.cross_scan import DIRECTION_COUNTS, DIRECTIONS, cross_merge, cross_scan
+from mambano_core.ops.cross_scan import DIRECTION_COUNTS, DIRECTIONS, cross_merge, cross_scan, folded_projection
 from mambano_core.ops.filters import FilterConfig
 from mambano_core.ops.norm_gate_project import norm_gate_project
 from mambano_core.ops.scan import resolve_backend, selective_scan_fn
@@ -112,15 +112,9 @@ class SS2D(nn.Module):
             nn.init.trunc_normal_(lin.weight, std=0.02)
 
     def projection_weights(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
-        """Per direction, the maps from the scanned input to the pre-bias step sizes, B and C.
-
-        ``delta = W_dtproj (W_dt x)``: the low-rank product is formed first (``(K, d, d)``, tiny),
-        so the large tensors see one plain product each. Shapes ``(K, d, d)``, ``(K, N, d)``,
-        ``(K, N, d)`` in ``dtype``.
-        """
-        sizes = [self.dt_rank, self.d_state, self.d_state]
-        w_dt, w_b, w_c = torch.split(self.x_proj_weight.to(dtype), sizes, dim=1)
-        return torch.matmul(self.dt_proj_weight.to(dtype), w_dt), w_b, w_c
+        """Per direction, the maps from the scanned input to the pre-bias step sizes, B and C, in
+        ``dtype`` (:func:`~mambano_core.ops.cross_scan.folded_projection`)."""
+        return folded_projection(self.x_proj_weight.to(dtype), self.dt_proj_weight.to(dtype), self.d_state)
 
     def scan(self, x: Tensor) -> Tensor:
         """Cross-scan ``(B, d_inner, H, W)``, run the selective scan once on all directions, merge.

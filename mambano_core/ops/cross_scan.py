@@ -21,6 +21,18 @@ DIRECTIONS = ("row-major", "column-major", "row-major reversed", "column-major r
 DIRECTION_COUNTS = (1, 2, 4)
 
 
+def folded_projection(x_proj: Tensor, dt_proj: Tensor, dstate: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per direction, the maps from the scanned input to the pre-bias step sizes, B and C.
+
+    ``x_proj`` ``(K, r + 2N, d)`` (Mamba's, the step sizes' rank-``r`` rows first) and ``dt_proj``
+    ``(K, d, r)``: the low-rank product ``dt_proj @ x_proj[:, :r]`` is formed first (``(K, d, d)``,
+    tiny), so the large tensors see one plain product each. Returns ``(K, d, d)``, ``(K, N, d)``,
+    ``(K, N, d)``.
+    """
+    w_dt, w_b, w_c = torch.split(x_proj, [dt_proj.shape[-1], dstate, dstate], dim=1)
+    return torch.matmul(dt_proj, w_dt), w_b, w_c
+
+
 def _scan(x: Tensor, directions: int) -> Tensor:
     batch, dim, height, width = x.shape
     out = x.new_empty((batch, directions, dim, height * width))

@@ -96,11 +96,6 @@ def _native_eligible(
     )  # fmt: skip
 
 
-def _check(code: int, what: str) -> None:
-    if code != 0:
-        raise RuntimeError(f"native norm-gate-project {what} failed (code {code})")
-
-
 class _NativeNormGateProject(torch.autograd.Function):
     """:class:`_NormGateProject` in the native kernel: keeps ``y``, the gate, mean and rstd."""
 
@@ -115,12 +110,12 @@ class _NativeNormGateProject(torch.autograd.Function):
         mean, rstd = y.new_empty(rows), y.new_empty(rows)
         nw, nb = norm_weight.detach().contiguous(), norm_bias.detach().contiguous()
         wt = weight.detach().t().contiguous()
-        _check(
+        native.check(
             _library().norm_gate_forward(
                 rows, dim, dout, *map(data_pointer, (y, gate, nw, nb, wt)), eps,
                 *map(data_pointer, (out, mean, rstd)), native.num_threads(),
             ),
-            "forward",
+            "norm-gate-project forward",
         )  # fmt: skip
         ctx.save_for_backward(y, gate, mean, rstd, nw, nb, weight)
         return out
@@ -138,13 +133,13 @@ class _NativeNormGateProject(torch.autograd.Function):
         dw_parts = y.new_empty(blocks, dout, dim)
         dnw_parts, dnb_parts = y.new_empty(blocks, dim), y.new_empty(blocks, dim)
         w = weight.detach().contiguous()
-        _check(
+        native.check(
             lib.norm_gate_backward(
                 rows, dim, dout,
                 *map(data_pointer, (y, gate, nw, nb, w, mean, rstd, grad, dy, dgate, dw_parts, dnw_parts, dnb_parts)),
                 native.num_threads(),
             ),
-            "backward",
+            "norm-gate-project backward",
         )  # fmt: skip
         return dy, dgate, dnw_parts.sum(0), dnb_parts.sum(0), dw_parts.sum(0), None
 

@@ -26,6 +26,12 @@ def data_pointer(t: "Tensor | None") -> int | None:
     return None if t is None else t.data_ptr()
 
 
+def check(code: int, what: str) -> None:
+    """Raise if a kernel entry point returned a nonzero status (``-1``: out of memory, ``-2``: bad sizes)."""
+    if code != 0:
+        raise RuntimeError(f"native {what} failed (code {code}: out of memory or bad sizes)")
+
+
 #: The C sources of this package (``<name>.c`` next to this module).
 LIBRARIES = ("scan", "fir", "norm_gate")
 
@@ -38,4 +44,4 @@ def compile_all() -> dict[str, bool]:
     return {name: load(name) is not None for name in LIBRARIES}
 
 
-__all__ = ["LIBRARIES", "NativeUnavailable", "compile_all", "data_pointer", "load", "native_enabled", "num_threads"]
+__all__ = ["LIBRARIES", "NativeUnavailable", "check", "compile_all", "data_pointer", "load", "native_enabled", "num_threads"]

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from mambano_core.ops import native
+from mambano_core.ops.cross_scan import folded_projection
 from mambano_core.ops.native import data_pointer
 
 #: Floats per gathered time-chunk buffer (steps x channels): keeps a chunk in L1/L2.
@@ -64,11 +65,6 @@ def chunk_steps(dim: int, dstate: int) -> int:
     return max(16, min(most, 1 << max(0, (CHUNK_FLOATS // max(dim, 1)).bit_length() - 1)))
 
 
-def _check(code: int, what: str) -> None:
-    if code != 0:
-        raise RuntimeError(f"native cross scan {what} failed (code {code}: out of memory or bad sizes)")
-
-
 class _NativeCrossScan(torch.autograd.Function):
     """(u, x_proj, dt_proj, A, D, bias) -> the merged scan output; the projection is never stored.
 
@@ -91,12 +87,12 @@ class _NativeCrossScan(torch.autograd.Function):
         out = torch.empty_like(u)
         buf = u.new_empty((1,) if per_batch else (batch, directions, length, dim))
         ckpt = u.new_empty((batch, directions, math.ceil(length / steps), dim, n) if store else (1,))
-        _check(
+        native.check(
             _lib().cross_scan_fwd(
                 batch, height, width, directions, dim, n, steps, rank,
                 *map(data_pointer, (proj, wt, wup, u, A, D, bias, out, buf, ckpt)), int(store), int(per_batch), threads,
             ),
-            "forward",
+            "cross scan forward",
         )  # fmt: skip
         del proj, buf
         ctx.save_for_backward(u, x_proj, dt_proj, A, D, bias, ckpt)
@@ -120,14 +116,14 @@ class _NativeCrossScan(torch.autograd.Function):
         buf = u.new_empty((1,) if per_batch else (batch, directions, length, dim))
         dA = u.new_empty((batch, directions, dim, n))
         dD, dbias = u.new_empty((batch, directions, dim)), u.new_empty((batch, directions, dim))
-        _check(
+        native.check(
             _lib().cross_scan_bwd(
                 batch, height, width, directions, dim, n, steps, rank,
                 *map(data_pointer, (proj, wt, w, wup, u, A, D, bias, ckpt, dy, dproj, dw_parts, dwup_parts, du, buf,
                                     dA, dD, dbias)),
                 int(per_batch), threads,
             ),
-            "backward",
+            "cross scan backward",
         )  # fmt: skip
         del buf
         r = dt_proj.shape[-1]
@@ -167,7 +163,7 @@ def _projection_operands(
         w[:, :r] = x_proj[:, :r]
         w[:, R:] = x_proj[:, r:]
         return r, None, w.transpose(1, 2).contiguous(), w, dt_proj.transpose(1, 2).contiguous()
-    folded = torch.cat((torch.matmul(dt_proj, x_proj[:, :r]), x_proj[:, r:]), dim=1).reshape(-1, dim)
+    folded = torch.cat(folded_projection(x_proj, dt_proj, dstate), dim=1).reshape(-1, dim)
     return 0, torch.matmul(u, folded.t()), None, folded, None
 
 
